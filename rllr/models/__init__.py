@@ -1,0 +1,1 @@
+"""Models: registry and fetch of real small models, loading, chat rendering, named adapters."""
