@@ -2,9 +2,10 @@
 
 A data folder holds `train.jsonl` and `test.jsonl` (or `train.tsv`/`dev.tsv`/`test.tsv`,
 or `.csv`), and optionally `meta.json`. The RLLR split (paper Table 2) is kept by row
-position: train rows `[0, sft_rows)` are SFT / reward data, rows `[sft_rows, ...)` are RL
-prompts; `sft_rows` is 5000 unless the folder's `meta.json` says otherwise (the bundled
-samples are small and set it).
+position: train rows `[0, cut)` are SFT / reward data, rows `[cut, ...)` are RL prompts.
+The cut is the folder's `meta.json` `sft_rows` when set (the bundled samples set it), else
+the task's own value (RLLR Table 2: MR 2,000, MRPC 1,000), else 5000 (the ../shared/data
+convention), or half the rows when there are no more than 5000, so RL prompts remain.
 """
 
 from __future__ import annotations
@@ -68,11 +69,18 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def sft_rows(folder: Path) -> int:
-    value = read_meta(folder).get("sft_rows", DEFAULT_SFT_ROWS)
-    if not isinstance(value, int) or value < 0:
-        raise DataError(f"{folder}/meta.json: field 'sft_rows' must be a non-negative integer")
-    return value
+def sft_rows(folder: Path, n_rows: int | None = None, task_default: int | None = None) -> int:
+    """Where the SFT part of the train file ends (see the module docstring)."""
+    value = read_meta(folder).get("sft_rows")
+    if value is not None:
+        if not isinstance(value, int) or value < 0:
+            raise DataError(f"{folder}/meta.json: field 'sft_rows' must be a non-negative integer")
+        return value
+    if task_default is not None:
+        return task_default
+    if n_rows is None:
+        return DEFAULT_SFT_ROWS
+    return DEFAULT_SFT_ROWS if n_rows > DEFAULT_SFT_ROWS else n_rows // 2
 
 
 def _read_delimited(path: Path, delimiter: str) -> list[dict[str, Any]]:

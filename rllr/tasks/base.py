@@ -89,6 +89,8 @@ class TaskSpec:
     hub_fields: Mapping[str, str] = field(default_factory=dict)
     """Hub column -> record field, e.g. {"sentence": "text"}."""
     description: str = ""
+    sft_rows: int | None = None
+    """Train rows used for SFT/reward data when the data folder doesn't say (RLLR Table 2)."""
 
 
 class Task:
@@ -139,7 +141,7 @@ class Task:
             path = find_split_file(folder, "test" if split == "test" else "train")
             records, offset = read_records(path), 0
             if split in ("sft", "rl"):
-                cut = sft_rows(folder)
+                cut = sft_rows(folder, len(records), self.spec.sft_rows)
                 records, offset = (records[:cut], 0) if split == "sft" else (records[cut:], cut)
         if limit is not None:
             records = records[:limit]
@@ -147,18 +149,31 @@ class Task:
 
     def example(self, record: Mapping[str, Any], where: str, split: str = "train") -> Example:
         """Validate one record and make an Example; errors name `where` (file:line) and the field."""
+        inputs = self.text_inputs(record, where)
+        if "label" not in record:
+            raise DataError(f"{where}: field 'label': missing")
+        label = self.canonical_label(record["label"], where)
+        return Example(task=self.name, uid=self.uid(where, split), inputs=inputs, label=label)
+
+    def text_inputs(self, record: Mapping[str, Any], where: str) -> dict[str, str]:
+        """The spec's fields of `record`, each a non-empty string (else DataError naming it)."""
         inputs = {}
         for f in self.spec.fields:
             value = record.get(f)
             if not isinstance(value, str) or not value.strip():
-                problem = "missing" if value is None else "empty text"
+                if value is None:
+                    problem = "missing"
+                elif isinstance(value, str):
+                    problem = "empty text"
+                else:
+                    problem = f"expected text, got {type(value).__name__}"
                 raise DataError(f"{where}: field '{f}': {problem}")
             inputs[f] = value
-        if "label" not in record:
-            raise DataError(f"{where}: field 'label': missing")
-        label = self.canonical_label(record["label"], where)
-        return Example(task=self.name, uid=f"{self.name}/{split}/{where.rsplit(':', 1)[-1]}",
-                       inputs=inputs, label=label)
+        return inputs
+
+    def uid(self, where: str, split: str) -> str:
+        """``<task>/<split>/<line>`` from a ``file:line`` location."""
+        return f"{self.name}/{split}/{where.rsplit(':', 1)[-1]}"
 
     def canonical_label(self, raw: Any, where: str = "label") -> Label:
         """Map a raw label (int code, string, float) to the canonical label."""
@@ -242,7 +257,7 @@ class Task:
             return False
         if self.kind == "regression":
             return abs(float(pred) - float(ex.label)) < 0.5
-        return pred == ex.label
+        return bool(pred == ex.label)
 
     def wrong_label(self, ex: Example, rng: random.Random) -> Label:
         """A wrong label as RLLR Appendix D: a random other label; for scores gold+3+U[-1,1], minus 5 above 5."""
@@ -280,7 +295,7 @@ def answer_span(completion: str, fmt: Format, *, strict: bool = False) -> str | 
     """The part of a completion that holds the answer, or None when the format is broken."""
     if fmt == "judgement":
         text = completion if JUDGEMENT_OPEN in completion else JUDGEMENT_OPEN + completion
-        m = re.search(re.escape(JUDGEMENT_OPEN) + r"(.*?)" + re.escape(JUDGEMENT_CLOSE), text, re.S)
+        m = re.search(re.escape(JUDGEMENT_OPEN) + r"(.*?)" + re.escape(JUDGEMENT_CLOSE), text, re.DOTALL)
         return m.group(1).strip() if m else None
     idx = completion.lower().rfind(ANSWER_PREFIX.lower())
     if idx >= 0:
@@ -313,6 +328,26 @@ def parse_number(span: str, value_range: tuple[float, float]) -> float | None:
     value = float(m.group(0))
     lo, hi = value_range
     return value if lo <= value <= hi else None
+
+
+def one_of(words: Sequence[str]) -> str:
+    """``'a' or 'b'`` / ``one of 'a', 'b' or 'c'``: the allowed answers, for system prompts."""
+    quoted = [f"'{w}'" for w in words]
+    if len(quoted) <= 2:
+        return " or ".join(quoted)
+    return "one of " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def judgement_system(subject: str, background: str, answers: str) -> str:
+    """The <Judgement> system prompt (second paper, section 4.1).
+
+    "You are an assistant to analyze {subject}." + task background + the allowed answers +
+    the output rule. `answers` is e.g. ``one_of(labels)`` or "a number from 0.0 to 5.0".
+    """
+    return (
+        f"You are an assistant to analyze {subject}. {background.strip()} "
+        f"Answer with {answers}. Put your answer between {JUDGEMENT_OPEN}{JUDGEMENT_CLOSE}."
+    )
 
 
 def replace_spec(task: Task, **changes: Any) -> Task:

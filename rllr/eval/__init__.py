@@ -1,0 +1,1 @@
+"""Evaluation: generation, metrics, bootstrap confidence intervals, perplexity."""

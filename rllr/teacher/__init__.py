@@ -1,0 +1,1 @@
+"""Teacher models: OpenAI-compatible client and server, caching, rankings, judge."""
