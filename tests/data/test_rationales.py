@@ -1,0 +1,134 @@
+"""Rationale collection over the fake teacher: faults, failures, refusals, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teacher"))
+from fake_server import FakeServer, canned_answer
+
+from rllr.data.make_pairs import label_pairs
+from rllr.data.rationales import build_rationales, side_paths
+from rllr.data.refusal import rules_only
+from rllr.io import read_jsonl
+from rllr.tasks.registry import get_task
+from rllr.teacher.client import HTTPBackend, Teacher
+
+RLLR = [sys.executable, "-m", "rllr.cli"]
+
+
+def _h(prompt: str) -> int:
+    return int(hashlib.sha256(prompt.encode()).hexdigest(), 16)
+
+
+def _answer(prompt: str, i: int = 0) -> str:
+    if _h(prompt) % 9 == 1:
+        return "I'm sorry, but I can't argue for that answer."
+    if _h(prompt) % 9 == 2:
+        return "   "
+    return canned_answer(prompt, i)
+
+
+def _poison(prompt: str) -> bool:
+    return _h(prompt) % 9 == 3
+
+
+def _all_rows(out: Path) -> dict[str, list[dict]]:
+    return {p.name: read_jsonl(p) if p.is_file() else [] for p in side_paths(out)}
+
+
+def test_every_row_done_or_listed_under_faults(tmp_path):
+    task = get_task("sst2")
+    examples = task.load("sft", limit=30)
+    out = tmp_path / "rationales.jsonl"
+    with FakeServer(faults=True, stall_s=1.0, answer=_answer, poison=_poison) as srv:
+        teacher = Teacher(HTTPBackend(srv.url, "fake", timeout=0.5), concurrency=8,
+                          max_retries=3, backoff_base=0.01)
+        counts = build_rationales(task, examples, teacher, out, check=rules_only, chunk_size=8)
+    files = _all_rows(out)
+    uids = Counter(r["uid"] for rows in files.values() for r in rows)
+    assert sorted(uids) == sorted(ex.uid for ex in examples) and set(uids.values()) == {1}
+    ok, failed, filtered = files.values()
+    assert (counts.done, counts.failed, counts.filtered) == (len(ok), len(failed), len(filtered))
+    assert ok and failed and filtered  # the canned faults hit every path
+    assert all("HTTP 500" in r["reason"] or "empty answer" in r["reason"] for r in failed)
+    assert all("refusal" in r["reason"] for r in filtered)
+    for r in ok:
+        assert r["wrong_label"] != r["label"] and r["status"] == "ok" and r["teacher"] == "fake"
+        assert r["rationale_gold"].strip() and "sorry" not in r["rationale_gold"].lower()
+        assert r["label"] in r["rationale_gold"] and r["wrong_label"] in r["rationale_wrong"]
+    pairs, dropped = label_pairs(task, ok + filtered + failed)
+    assert len(pairs) == len(ok) and not dropped
+    assert all("sorry" not in p["chosen"] + p["rejected"] for p in pairs)
+    assert pairs[0]["chosen"].endswith(f"\n\nThe answer is: {ok[0]['label']}")
+    # rerun: nothing left to do, nothing asked
+    again = build_rationales(task, examples, teacher, out, check=rules_only)
+    assert again.skipped == 30 and again.done == again.failed == 0
+
+
+def _cmd(url: str, out: Path, limit: int) -> list[str]:
+    return RLLR + ["data", "rationales", "--task", "sst2", "--teacher-url", url, "--out", str(out),
+                   "--limit", str(limit), "--chunk-size", "3", "--filter", "rules",
+                   "--timeout", "1", "--retries", "3"]
+
+
+def test_sigkilled_job_resumes_to_identical_files(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with FakeServer(faults=True, stall_s=1.2, delay_s=0.05, answer=_answer, poison=_poison) as srv:
+        whole = tmp_path / "a" / "rationales.jsonl"
+        subprocess.run(_cmd(srv.url, whole, 24), check=True, env=env, capture_output=True, timeout=300)
+        killed = tmp_path / "b" / "rationales.jsonl"
+        proc = subprocess.Popen(_cmd(srv.url, killed, 24), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if killed.is_file() and len(killed.read_bytes().splitlines()) >= 4:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "job finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        partial = sum(len(r) for r in _all_rows(killed).values() if r)
+        assert 0 < partial < 24
+        with open(killed, "a") as f:
+            f.write('{"uid": "sst2/sft/99", "torn')  # a line cut short by the kill
+        res = subprocess.run(_cmd(srv.url, killed, 24), env=env, check=False, capture_output=True, text=True,
+                             timeout=300)
+        assert res.returncode == 0, res.stderr
+    for a, b in zip(side_paths(whole), side_paths(killed)):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_unreachable_teacher_fails_fast_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    t0 = time.time()
+    res = subprocess.run(_cmd(url, tmp_path / "r.jsonl", 4), check=False, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and time.time() - t0 < 30
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}/v1/models" in lines[0], res.stderr
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+@pytest.mark.parametrize("limit", [3])
+def test_wrong_label_is_stable_across_order(tmp_path, limit):
+    from rllr.data.rationales import wrong_label_for
+
+    task = get_task("mnli")
+    exs = task.load("sft", limit=10)
+    first = [wrong_label_for(task, ex, 0) for ex in exs]
+    assert first == [wrong_label_for(task, ex, 0) for ex in reversed(exs)][::-1]
+    assert all(w != ex.label for w, ex in zip(first, exs))

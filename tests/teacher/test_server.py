@@ -1,0 +1,43 @@
+"""`rllr teacher serve` over loopback: request validation, and the real default model."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from rllr.teacher.server import parse_request
+
+
+def test_parse_request_validates():
+    req = parse_request(json.dumps({"messages": [{"role": "user", "content": "hi"}],
+                                    "temperature": 0, "n": 2, "max_tokens": 8}).encode())
+    assert req.temperature == 0 and req.n == 2 and req.max_tokens == 8
+    for bad in (b"nope", b'{"messages": []}', b'{"messages": [{"role": "user"}]}',
+                b'{"messages": [{"role": "user", "content": "x"}], "n": 99}'):
+        with pytest.raises(ValueError):
+            parse_request(bad)
+
+
+@pytest.mark.slow
+def test_real_model_behind_http_server(default_model_path, tmp_path):
+    from rllr.data.rationales import build_rationales
+    from rllr.tasks.registry import get_task
+    from rllr.teacher.cache import ResponseCache
+    from rllr.teacher.client import LocalBackend, make_teacher
+    from rllr.teacher.server import TeacherServer
+
+    server = TeacherServer(LocalBackend(str(default_model_path), batch_size=4), port=0).start()
+    try:
+        with urllib.request.urlopen(server.url + "/models", timeout=10) as r:
+            assert json.loads(r.read())["data"][0]["id"] == str(default_model_path)
+        teacher = make_teacher(url=server.url, cache_dir=str(tmp_path / "cache"), timeout=600)
+        task = get_task("sst2")
+        out = tmp_path / "rationales.jsonl"
+        counts = build_rationales(task, task.load("sft", limit=2), teacher, out, max_tokens=24)
+        assert counts.done + counts.failed + counts.filtered == 2
+        assert teacher.stats.requests == 4 and teacher.stats.completion_tokens > 0
+        assert len(ResponseCache(tmp_path / "cache")) >= 2 * counts.done
+    finally:
+        server.stop()
