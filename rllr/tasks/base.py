@@ -244,13 +244,15 @@ class Task:
         judgement: the keyword inside the first ``<Judgement>…</Judgement>``.
         rllr: the text after the last ``The answer is:``; unless `strict`, a completion
         without it falls back to a keyword search over the whole text (zero-shot answers).
+        In the rllr format the label named first wins ("negative, though parts are
+        positive"); inside a <Judgement> tag two different labels are a format error.
         """
         span = answer_span(completion, fmt, strict=strict)
         if span is None:
             return None
         if self.kind == "regression":
             return parse_number(span, self.spec.value_range)
-        return match_label(span, self.labels, self.spec.keywords)
+        return match_label(span, self.labels, self.spec.keywords, first_wins=fmt == "rllr")
 
     def is_correct(self, pred: Label | None, ex: Example) -> bool:
         if pred is None:
@@ -303,21 +305,26 @@ def answer_span(completion: str, fmt: Format, *, strict: bool = False) -> str | 
     return None if strict else completion.strip()
 
 
-def match_label(span: str, labels: Sequence[str], keywords: Mapping[str, Sequence[str]] = {}) -> str | None:
-    """The one label whose word (or extra keyword) occurs in `span`; None if none or several.
+def match_label(span: str, labels: Sequence[str], keywords: Mapping[str, Sequence[str]] = {},
+                *, first_wins: bool = False) -> str | None:
+    """The label whose word (or extra keyword) occurs in `span`; None if none.
 
-    Longer words are matched first and blanked out, so "unacceptable" is not also read as
-    "acceptable", and "not_entailment" not as "entailment".
+    When several labels occur, the one named first wins with `first_wins`, else None.
+    Longer words are matched first and blanked out (same length, so positions stay), so
+    "unacceptable" is not also read as "acceptable", nor "not_entailment" as "entailment".
     """
     text = " " + re.sub(r"[\s_\-]+", " ", span.lower()) + " "
     candidates = [(w.lower().replace("_", " "), label) for label in labels for w in (label, *keywords.get(label, ()))]
-    found: set[str] = set()
+    first_pos: dict[str, int] = {}
     for word, label in sorted(candidates, key=lambda c: -len(c[0])):
         pattern = r"(?<![a-z0-9])" + re.escape(word) + r"(?![a-z0-9])"
-        if re.search(pattern, text):
-            found.add(label)
-            text = re.sub(pattern, " ", text)
-    return found.pop() if len(found) == 1 else None
+        m = re.search(pattern, text)
+        if m:
+            first_pos[label] = min(first_pos.get(label, m.start()), m.start())
+            text = re.sub(pattern, lambda x: " " * len(x.group(0)), text)
+    if len(first_pos) == 1 or (first_wins and first_pos):
+        return min(first_pos, key=lambda label: first_pos[label])
+    return None
 
 
 def parse_number(span: str, value_range: tuple[float, float]) -> float | None:

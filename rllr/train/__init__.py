@@ -1,0 +1,1 @@
+"""Training stages: sft.py, reward_model.py, ppo.py / grpo.py, and shared checkpoint.py."""
