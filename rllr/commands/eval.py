@@ -29,7 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", help="peft LoRA adapter folder to load on top of --model")
     parser.add_argument("--tasks", help="comma-separated tasks / groups / task .yaml (default sst2,mnli)")
     parser.add_argument("--format", choices=("rllr", "judgement"), help="answer format (default rllr)")
-    parser.add_argument("--shots", type=int, help="K demonstrations from the train split (default 0)")
+    parser.add_argument("--shots", help="K demonstrations from the train split (default 0); "
+                        "a list such as 0,2 evaluates each K in turn (run-dir/shots-K)")
     parser.add_argument("--samples", type=int,
                         help="N sampled completions per example; CIs over the N prediction sets")
     parser.add_argument("--data-dir", dest="data_dir",
@@ -55,8 +56,24 @@ def load_eval_config(args: argparse.Namespace) -> Any:
     flags = {k: getattr(args, k) for k in _FLAGS if getattr(args, k, None) is not None}
     if "tasks" in flags:
         flags["tasks"] = [t.strip() for t in flags["tasks"].split(",") if t.strip()]
+    flags.pop("shots", None)  # may be a list; see shot_list
     data.update(flags)
     return load_config(EvalConfig, None, args.overrides, base=data)
+
+
+def shot_list(args: argparse.Namespace, default: int) -> list[int]:
+    """The K values of --shots ("2" or "0,2"); a bad value is a one-line ConfigError."""
+    from rllr.errors import ConfigError
+
+    if args.shots is None:
+        return [default]
+    try:
+        shots = [int(k) for k in str(args.shots).split(",") if k.strip()]
+    except ValueError:
+        raise ConfigError(f"--shots {args.shots!r}: expected integers such as 2 or 0,2") from None
+    if not shots or min(shots) < 0:
+        raise ConfigError(f"--shots {args.shots!r}: expected non-negative integers")
+    return shots
 
 
 def load_model(cfg: Any) -> tuple[Any, Any]:
@@ -87,17 +104,23 @@ def run(args: argparse.Namespace) -> int:
     from rllr.tasks.registry import resolve_tasks
 
     cfg = load_eval_config(args)
+    shots = shot_list(args, cfg.shots)
     tasks = resolve_tasks(",".join(cfg.tasks))  # unknown names fail before the model loads
-    run_dir = Path(cfg.out or default_run_dir("eval"))
-    cfg = dataclasses.replace(cfg, out=str(run_dir))  # the resolved config names the real folder
-    prepare_run_dir(run_dir, to_dict(cfg))
+    root = Path(cfg.out or default_run_dir("eval"))
     model, tokenizer = load_model(cfg)
-    evaluate(
-        model, tokenizer, tasks, fmt=cfg.format, shots=cfg.shots, samples=cfg.samples,
-        limit=cfg.limit, data_dir=cfg.data_dir, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens,
-        batch_size=cfg.batch_size, temperature=cfg.temperature, top_p=cfg.top_p,
-        n_resamples=cfg.n_resamples, ppl_max_length=cfg.ppl_max_length, ppl_stride=cfg.ppl_stride,
-        out_dir=run_dir, print_table=True,
-    )
-    print(run_dir / "metrics.json")
+    for k in shots:
+        run_dir = root if len(shots) == 1 else root / f"shots-{k}"
+        # the resolved config names the real folder and K
+        run_cfg = dataclasses.replace(cfg, out=str(run_dir), shots=k)
+        prepare_run_dir(run_dir, to_dict(run_cfg))
+        print(f"\n== {k}-shot ==")
+        evaluate(
+            model, tokenizer, tasks, fmt=cfg.format, shots=k, samples=cfg.samples,
+            limit=cfg.limit, data_dir=cfg.data_dir, seed=cfg.seed, max_new_tokens=cfg.max_new_tokens,
+            batch_size=cfg.batch_size, temperature=cfg.temperature, top_p=cfg.top_p,
+            n_resamples=cfg.n_resamples, ppl_max_length=cfg.ppl_max_length, ppl_stride=cfg.ppl_stride,
+            out_dir=run_dir, print_table=True,
+        )
+    for k in shots:
+        print(root / ("" if len(shots) == 1 else f"shots-{k}") / "metrics.json")
     return 0

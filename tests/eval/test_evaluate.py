@@ -166,3 +166,20 @@ def test_adapter_is_loaded_and_merged(tiny_model_dir, tmp_path):
     assert not hasattr(model, "peft_config")  # merged into a plain model
     with pytest.raises(ModelError):
         load_model(EvalConfig(model=str(tiny_model_dir), adapter=str(tmp_path)))
+
+
+def test_cli_several_shots_write_one_folder_each(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    proc = _cli("--model", str(tiny_model_dir), "--tasks", "sst2", "--limit", "2", "--shots", "0,1",
+                "--max-new-tokens", "4", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for k in (0, 1):
+        metrics = json.loads((out / f"shots-{k}" / "metrics.json").read_text())
+        assert metrics["sst2"]["shots"] == k
+    assert proc.stdout.strip().splitlines()[-1].endswith("shots-1/metrics.json")
+
+
+def test_cli_bad_shots_is_one_line_error(tiny_model_dir):
+    proc = _cli("--model", str(tiny_model_dir), "--tasks", "sst2", "--shots", "two")
+    assert proc.returncode == 2 and "--shots 'two'" in proc.stderr
+    assert "Traceback" not in proc.stderr
