@@ -5,8 +5,10 @@ and we train a simple classifier to filter out these responses." The paper does 
 describe the classifier; ours is:
 
 - features: the mean-pooled, L2-normalised MiniLM (`minilm-l6`) embedding of the
-  rationale (384) + 2 label features: does the text name the target label word, does it
-  name another label word of the task;
+  rationale (384) + 4 label features: does the first sentence name the target label, does
+  it name another label of the task, and the same two for the rest of the text when the
+  first sentence names no label (`names_label`: the
+  label word or a `LABEL_CUES` variant such as "entails" or "not a paraphrase");
 - a logistic regression (scikit-learn at training time; numpy at inference), trained by
   `scripts/build_refusal_set.py` on `rllr/assets/refusal/set.jsonl` and saved as JSON
   weights in `rllr/assets/refusal/model.json` with its held-out precision/recall.
@@ -52,10 +54,56 @@ def mentions(text: str, word: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){w}(?![a-z0-9])", text.lower().replace("_", " ")) is not None
 
 
+_YES = (r"^\W*yes\b|\b(?:are|is) (?:indeed |clearly |likely )?(?:duplicates?|paraphrases?|"
+        r"(?:a )?paraphrase)\b|\bmeans? the same\b|\bsame meaning\b|\banswer(?: to [^.?!]{0,60}?)? is \W*yes\b")
+_NO = (r"^\W*no\b|\bnot (?:a )?(?:duplicates?|paraphrases?)\b|\b(?:do|does|did)(?: not|n't) "
+       r"(?:mean|convey) the same\b|\bdifferent meanings?\b|\banswer(?: to [^.?!]{0,60}?)? is \W*no\b")
+
+# Cue patterns (lower-case regexes) for label words the bundled tasks use; any other label is
+# matched as a whole word (`mentions`). Word-level only: "not positive" still names "positive".
+LABEL_CUES: dict[str, str] = {
+    "entailment": r"\bentail(?:ment|s|ed)?\b",
+    "contradiction": r"\bcontradict(?:ion|s|ory|ed)?\b",
+    "world politics": r"\bworld politics\b|\bpolitic(?:s|al)\b",
+    "sports": r"\bsports?\b",
+    "science and technology": r"\bscience\b|\btechnolog(?:y|ies|ical)\b",
+    "yes": _YES,
+    "no": _NO,
+}
+
+
+def names_label(text: str, label: str) -> bool:
+    """Whether `text` names `label`: its `LABEL_CUES` pattern, else the whole word."""
+    pattern = LABEL_CUES.get(label.lower().replace("_", " "))
+    if pattern is None:
+        return mentions(text, label)
+    return re.search(pattern, text.replace("\u2019", "'").strip().lower()) is not None
+
+
+def split_first_sentence(text: str) -> tuple[str, str]:
+    """(first sentence, rest): a rationale usually states its verdict first."""
+    parts = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def first_sentence(text: str) -> str:
+    return split_first_sentence(text)[0]
+
+
+N_LABEL_FEATURES = 4
+
+
 def label_features(text: str, target: str, labels: Sequence[str]) -> list[float]:
-    """[names the target label, names another label] as 0/1."""
+    """0/1: [first sentence names the target label, it names another label (`names_label`),
+    the rest names the target, the rest names another] - the last two only when the first
+    sentence names no label (a verdict stated first is what counts; "The answer is neutral.
+    ... a contradiction ..." argues for neutral)."""
     others = [w for w in labels if w.lower() != target.lower() and not mentions(target, w)]
-    return [float(mentions(text, target)), float(any(mentions(text, w) for w in others))]
+    first, rest = split_first_sentence(text)
+    out = [float(names_label(first, target)), float(any(names_label(first, w) for w in others))]
+    if any(out):
+        return out + [0.0, 0.0]
+    return out + [float(names_label(rest, target)), float(any(names_label(rest, w) for w in others))]
 
 
 def embed(texts: Sequence[str], encoder: str = ENCODER, batch_size: int = 32) -> np.ndarray:
@@ -80,10 +128,10 @@ def embed(texts: Sequence[str], encoder: str = ENCODER, batch_size: int = 32) ->
 
 def features(texts: Sequence[str], targets: Sequence[str], labels: Sequence[Sequence[str]],
              encoder: str = ENCODER) -> np.ndarray:
-    """[N, H + 2]: embeddings then the two label features."""
+    """[N, H + 4]: embeddings then the `label_features`."""
     emb = embed(texts, encoder)
     extra = np.array([label_features(t, g, ls) for t, g, ls in zip(texts, targets, labels)],
-                     dtype=np.float32).reshape(len(texts), 2)
+                     dtype=np.float32).reshape(len(texts), N_LABEL_FEATURES)
     return np.concatenate([emb, extra], axis=1)
 
 
@@ -117,7 +165,7 @@ class RefusalFilter:
                                  "bias": self.bias, "weights": [round(float(w), 6) for w in self.weights]})
 
     def probs(self, feats: np.ndarray) -> np.ndarray:
-        """P(refusal) per row of `feats` [N, H + 2]."""
+        """P(refusal) per row of `feats` [N, H + 4]."""
         return 1.0 / (1.0 + np.exp(-(feats @ self.weights + self.bias)))
 
     def reasons(self, texts: Sequence[str], targets: Sequence[str],
