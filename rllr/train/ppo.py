@@ -1,7 +1,7 @@
 """Stage 3: RL from rewards with PPO (GAE critic), GRPO or RLOO on one model with LoRA adapters.
 
     rllr ppo --algo gae --reward judgement --config configs/ppo/ppo_rule.yaml steps=20
-    accelerate launch --num_processes 2 --cpu -m rllr.cli ppo --config ...
+    accelerate launch --config_file configs/accelerate/ddp_cpu.yaml -m rllr.cli ppo --config ...
 
 One step: rollout (sample G completions per prompt from the `policy` adapter) -> score
 (old / reference log-probs, values, reward sources) -> advantages (`rl.ADVANTAGES`) ->
@@ -263,7 +263,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             "kl/seq_mean": float(accelerator.gather(seq_kl).mean()), "kl/coef": kl_ctl.value,
             "response/length_mean": float(mask.sum(-1).float().mean()),
             "response/eos_fraction": float(rollout.finished.float().mean()),
-            "train/skipped_nonfinite": skipped,
+            "train/skipped_nonfinite": skipped, "train/num_processes": world,
             "time/step_s": time.perf_counter() - t0, "time/generate_s": t_gen,
         })
         if roles.old_values is not None:

@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teacher"))
-from fake_server import FakeServer
+from tests.teacher.fake_server import FakeServer
 
 from rllr.data.make_pairs import label_pairs, rationale_pairs, split_pairs
 from rllr.io import read_jsonl

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "teacher"))
-from fake_server import FakeServer, canned_answer
+from tests.teacher.fake_server import FakeServer, canned_answer
 
 from rllr.data.make_pairs import label_pairs
 from rllr.data.rationales import build_rationales, side_paths

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from fake_server import FakeServer
+from tests.teacher.fake_server import FakeServer
 
 from rllr.teacher.judge import combine, parse_scores, parse_verdict
 

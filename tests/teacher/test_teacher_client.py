@@ -6,7 +6,7 @@ import socket
 import time
 
 import pytest
-from fake_server import FakeServer
+from tests.teacher.fake_server import FakeServer
 
 from rllr.errors import TeacherError
 from rllr.teacher.cache import ResponseCache, request_key

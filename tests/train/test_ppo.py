@@ -21,7 +21,7 @@ TINY = ["prompts_per_step=2", "max_new_tokens=6", "minibatch_size=4", "lora.r=4"
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from conftest import make_tiny_lm, make_tiny_tokenizer
+    from tests.conftest import make_tiny_lm, make_tiny_tokenizer
 
     tok = make_tiny_tokenizer()
     out = tmp_path_factory.mktemp("tiny") / "tiny-llama"
@@ -78,7 +78,7 @@ def test_grpo_step_updates_policy(tiny_dir, tmp_path, varied_reward):
 
 
 def test_rm_rewards_log_both_sources_and_the_mix(tiny_dir, tmp_path):
-    from conftest import make_tiny_lm
+    from tests.conftest import make_tiny_lm
 
     from rllr.models.adapters import AdapterModel, LoraSettings
 

@@ -12,7 +12,7 @@ import pytest
 
 
 def test_two_process_grpo_step(tmp_path):
-    from conftest import make_tiny_lm, make_tiny_tokenizer
+    from tests.conftest import make_tiny_lm, make_tiny_tokenizer
 
     tok = make_tiny_tokenizer()
     model_dir = tmp_path / "tiny"
@@ -22,8 +22,8 @@ def test_two_process_grpo_step(tmp_path):
     if not accelerate.is_file():
         pytest.skip("accelerate launcher not installed")
     out = tmp_path / "run"
-    cmd = [str(accelerate), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "rllr.cli", "ppo", "--algo", "grpo",
+    config = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "ddp_cpu.yaml"
+    cmd = [str(accelerate), "launch", "--config_file", str(config), "-m", "rllr.cli", "ppo", "--algo", "grpo",
            f"model={model_dir}", f"out={out}", "steps=1", "group_size=2", "prompts_per_step=1",
            "max_new_tokens=4", "minibatch_size=2", "lora.r=4", "max_prompts=4", "eval_limit=0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
@@ -31,4 +31,5 @@ def test_two_process_grpo_step(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1 and "reward/mix/mean" in rows[0] and "loss/policy" in rows[0]
+    assert rows[0]["train/num_processes"] == 2  # really two ranks (torchrun + gloo), not one
     assert (out / "checkpoints" / "step-1" / "COMPLETE").is_file()
