@@ -1,0 +1,1 @@
+"""End-to-end reproduction pipelines (`rllr reproduce rllr|glue`) and their stage runner."""

@@ -1,0 +1,1 @@
+"""Reports: Markdown tables (pure), matplotlib figures and the Markdown/HTML renderer."""
