@@ -76,10 +76,15 @@ def sft_rows(folder: Path, n_rows: int | None = None, task_default: int | None =
         if not isinstance(value, int) or value < 0:
             raise DataError(f"{folder}/meta.json: field 'sft_rows' must be a non-negative integer")
         return value
+    if n_rows is None:
+        return task_default if task_default is not None else DEFAULT_SFT_ROWS
+    return sft_rows_default(n_rows, task_default)
+
+
+def sft_rows_default(n_rows: int, task_default: int | None = None) -> int:
+    """The cut without a meta.json: the task's value, else 5000, else half the rows."""
     if task_default is not None:
         return task_default
-    if n_rows is None:
-        return DEFAULT_SFT_ROWS
     return DEFAULT_SFT_ROWS if n_rows > DEFAULT_SFT_ROWS else n_rows // 2
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rllr.data.records import find_split_file, read_records, resolve_data_dir, sft_rows
+from rllr.data.records import find_split_file, read_records, resolve_data_dir, sft_rows, sft_rows_default
 from rllr.errors import DataError
 
 Format = Literal["rllr", "judgement"]
@@ -132,17 +132,20 @@ class Task:
 
     def load(self, split: Split, data_dir: str | Path | None = None, limit: int | None = None) -> list[Example]:
         """Examples of `split`: 'train', 'sft' (train rows before the RLLR cut), 'rl' (after it), 'test'."""
+        file_split = "test" if split == "test" else "train"
         if data_dir is not None and str(data_dir) == "hub":
             from rllr.data.hub import load_hub_records
 
-            records, path, offset = load_hub_records(self, split), Path(f"hub:{self.name}"), 0
+            records, path, folder = load_hub_records(self, file_split), Path(f"hub:{self.name}"), None
         else:
             folder = self.data_folder(data_dir)
-            path = find_split_file(folder, "test" if split == "test" else "train")
-            records, offset = read_records(path), 0
-            if split in ("sft", "rl"):
-                cut = sft_rows(folder, len(records), self.spec.sft_rows)
-                records, offset = (records[:cut], 0) if split == "sft" else (records[cut:], cut)
+            path = find_split_file(folder, file_split)
+            records = read_records(path)
+        offset = 0
+        if split in ("sft", "rl"):
+            cut = sft_rows(folder, len(records), self.spec.sft_rows) if folder else \
+                sft_rows_default(len(records), self.spec.sft_rows)
+            records, offset = (records[:cut], 0) if split == "sft" else (records[cut:], cut)
         if limit is not None:
             records = records[:limit]
         return [self.example(r, f"{path}:{i + offset + 1}", split) for i, r in enumerate(records)]
