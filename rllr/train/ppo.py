@@ -294,6 +294,10 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             logger.log(cfg.steps, flat_metrics(summary["eval"]))
         atomic_write_json(out / "summary.json", summary)
     logger.close()
+    # every rank leaves together: a rank that exits while rank 0 still saves or evaluates
+    # tears the gloo group down under it (SIGABRT "terminate called without an active exception")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return summary
 
 
