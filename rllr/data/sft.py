@@ -50,13 +50,15 @@ def answer_format(answer: Answer) -> Format:
 def load_rationales(path: str | Path) -> dict[str, str]:
     """Rationales keyed by Example.uid; rows give `uid`, or `task` + `index` (0-based train row).
 
+    The text is `rationale`, or `rationale_gold` in files written by `rllr data rationales`,
+    so the teacher's output feeds SFT with rationales directly.
     `task` + `index` maps to the uid ``{task}/train/{index + 1}`` (uids count file lines from 1),
     which is also what the 'sft' split uses since it is a prefix of the train file.
     """
     rows = read_jsonl(path)
     out: dict[str, str] = {}
     for lineno, row in enumerate(rows, start=1):
-        text = row.get("rationale")
+        text = row.get("rationale", row.get("rationale_gold"))
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{path}:{lineno}: field 'rationale': missing or empty")
         if isinstance(row.get("uid"), str):

@@ -93,6 +93,15 @@ def test_bad_rationale_rows(tmp_path):
         load_rationales(path)
 
 
+def test_teacher_rationale_file_reads_directly(tmp_path):
+    # the rows `rllr data rationales` writes: the gold-label rationale is `rationale_gold`
+    path = tmp_path / "rationales.jsonl"
+    row = {"uid": "sst2/sft/3", "task": "sst2", "label": "positive", "wrong_label": "negative",
+           "rationale_gold": "Warm praise throughout.", "rationale_wrong": "It drags."}
+    path.write_text(json.dumps(row) + "\n")
+    assert load_rationales(path) == {"sst2/sft/3": "Warm praise throughout."}
+
+
 def test_mixture_weights_and_order_are_seeded():
     per_task = {"a": [{"t": "a", "i": i} for i in range(10)], "b": [{"t": "b", "i": i} for i in range(2)]}
     rows = mix(per_task, (1.0, 1.0), total=10, seed=3)
