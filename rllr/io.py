@@ -112,13 +112,13 @@ def git_commit(cwd: str | os.PathLike[str] | None = None) -> str | None:
     where = Path(cwd) if cwd else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD"], check=False, cwd=where, capture_output=True, text=True, timeout=10
         )
         if sha.returncode != 0:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where, capture_output=True, text=True, timeout=10,
+            check=False, cwd=where, capture_output=True, text=True, timeout=10,
         )
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

@@ -10,7 +10,10 @@ tokens per second and peak memory.
 
 Workload (both sides identical): SST-2 prompts in the <Judgement> format, LoRA r=16 on
 q/v, P prompts x G samples, N new tokens, KL coefficient 0.04 (GRPO: k3 in the loss; TRL's
-`beta`), one optimizer step per rollout, temperature 1, no top-k / top-p.
+`beta`), one optimizer step per rollout, temperature 1, no top-k / top-p, activation
+(gradient) checkpointing on for every training side (TRL's GRPOConfig default;
+`--no-checkpointing` turns it off everywhere). The RM adapters of the PPO side are made by
+the driver, so their throw-away model load is not in that side's peak.
 The copies side is a minimal hand-written PPO step (no library): it exists to measure what
 separate models cost, not to train.
 """
@@ -66,12 +69,13 @@ def side_rllr(args: argparse.Namespace, algo: str) -> dict[str, Any]:
         overrides = [f"algo={algo}", f"model={args.model}", f"out={tmp}/run", f"steps={args.steps}",
                      f"prompts_per_step={args.prompts}", f"max_new_tokens={args.new_tokens}", "split=train",
                      "lora.r=16", "lora.alpha=32", "lora.dropout=0.0", "lr=1e-5", "eval_limit=0",
-                     f"forward_batch_size={args.prompts * args.group}", "kl_coef=0.04"]
+                     f"forward_batch_size={args.prompts * args.group}", "kl_coef=0.04",
+                     f"gradient_checkpointing={str(args.checkpointing).lower()}"]
         if algo == "grpo":
             overrides += [f"group_size={args.group}", f"minibatch_size={args.prompts * args.group}",
                           "kl_placement=loss", "kl_estimator=k3"]
         else:  # PPO with 4 adapters: policy, value (from rm_label), rm_label, rm_rationale
-            rms = make_rm_adapters(args.model, Path(tmp))
+            rms = {name: Path(args.rm_dir) / name for name in ("rm_label", "rm_rationale")}
             overrides += ["group_size=1", f"prompts_per_step={args.prompts * args.group}",
                           f"minibatch_size={args.prompts * args.group}", "value_init=rm_label",
                           "rewards.mix=rllr", 'rewards.sources={"rm_label": 1.0, "rm_rationale": 1.0}',
@@ -135,7 +139,7 @@ def side_trl(args: argparse.Namespace) -> dict[str, Any]:
             steps_per_generation=1, gradient_accumulation_steps=1, max_completion_length=args.new_tokens,
             beta=0.04, learning_rate=1e-5, max_steps=args.steps, temperature=1.0, top_p=1.0, top_k=0,
             logging_steps=1, report_to="none", save_strategy="no", use_cpu=not torch.cuda.is_available(),
-            bf16=False, disable_dropout=True, num_iterations=1, shuffle_dataset=False, seed=0)
+            bf16=False, disable_dropout=True, gradient_checkpointing=args.checkpointing, num_iterations=1, shuffle_dataset=False, seed=0)
         data = Dataset.from_dict({"prompt": prompts * args.steps, "idx": list(range(len(prompts))) * args.steps})
         trainer = GRPOTrainer(model=load_causal_lm(args.model), reward_funcs=reward, args=cfg, train_dataset=data,
                               processing_class=tokenizer, callbacks=[Timer()],
@@ -157,6 +161,10 @@ def side_copies(args: argparse.Namespace) -> dict[str, Any]:
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
     policy = get_peft_model(load_causal_lm(args.model), lora)
     value = get_peft_model(load_causal_lm(args.model), lora)
+    if args.checkpointing:  # transformers checkpoints only in train mode (no dropout in these models)
+        for m in (policy, value):
+            m.base_model.model.gradient_checkpointing_enable({"use_reentrant": False})
+            m.train()
     ref, rm1, rm2 = (load_causal_lm(args.model) for _ in range(3))
     hidden = policy.config.hidden_size
     heads = {n: torch.nn.Linear(hidden, 1) for n in ("value", "rm1", "rm2")}
@@ -239,9 +247,12 @@ def random_init_model(name: str, tokenizer_from: str, root: Path) -> str:
     return str(folder)
 
 
-def run_side(side: str, args: argparse.Namespace) -> dict[str, Any] | None:
+def run_side(side: str, args: argparse.Namespace, rm_dir: Path) -> dict[str, Any] | None:
     cmd = [sys.executable, "-m", "rllr.bench.rl", "--side", side, "--model", args.model, "--steps", str(args.steps),
-           "--prompts", str(args.prompts), "--group", str(args.group), "--new-tokens", str(args.new_tokens)]
+           "--prompts", str(args.prompts), "--group", str(args.group), "--new-tokens", str(args.new_tokens),
+           "--rm-dir", str(rm_dir)]
+    if not args.checkpointing:
+        cmd.append("--no-checkpointing")
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -261,9 +272,12 @@ def main(args: argparse.Namespace) -> int:
         if "trl-grpo" in sides and importlib.util.find_spec("trl") is None:
             print("trl-grpo: skipped, TRL is not installed: pip install 'rllr[bench]' (or pip install trl)")
             sides.remove("trl-grpo")
-        results = {s: r for s in sides if (r := run_side(s, args)) is not None}
+        if "rllr-ppo" in sides:
+            make_rm_adapters(args.model, Path(tmp) / "rms")
+        results = {s: r for s in sides if (r := run_side(s, args, Path(tmp) / "rms")) is not None}
     print(f"workload: {args.model}, {args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, "
-          f"LoRA r=16 q/v, KL 0.04, step {args.steps} of {args.steps}")
+          f"LoRA r=16 q/v, KL 0.04, checkpointing {'on' if args.checkpointing else 'off'}, "
+          f"step {args.steps} of {args.steps}")
     print(f"{'side':<12}{'s/step':>10}{'1st step s':>12}{'tok/s':>10}{'peak RSS MiB':>14}{'cuda MiB':>10}")
     for s, r in results.items():
         print(f"{s:<12}{r['s_per_step']:>10.2f}{r['first_step_s']:>12.2f}{r['tokens_per_s']:>10.1f}"
@@ -288,6 +302,8 @@ def _side_main() -> int:
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--group", type=int, default=4)
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false")
+    p.add_argument("--rm-dir", help="folder with rm_label/ and rm_rationale/ adapters (rllr-ppo)")
     args = p.parse_args()
     import torch
 

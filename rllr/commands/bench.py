@@ -23,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--group", type=int, default=4, help="samples per prompt")
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false",
+                   help="store activations instead of recomputing them (all training sides)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -71,6 +71,7 @@ class AdapterModel(nn.Module):
         self.heads = nn.ModuleDict()
         self.trainable: set[str] = set()
         self._active: str | None = None
+        self._checkpointing = False
 
     # --- adapters ----------------------------------------------------------------------
 
@@ -183,6 +184,38 @@ class AdapterModel(nn.Module):
             yield
         finally:
             self._activate(previous)
+
+    # --- memory ------------------------------------------------------------------------
+
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute decoder-layer activations in backward (transformers' non-reentrant checkpointing).
+
+        transformers only checkpoints layers in training mode; RL keeps the model in eval mode
+        (no dropout), so the decoder layers alone are flagged as training (see `train`). A
+        checkpointed layer recomputes under the adapter active at backward time: backward
+        each role inside its own `using(...)` block (`rllr.train.ppo_update` does).
+        """
+        if enabled and not getattr(self.base, "supports_gradient_checkpointing", False):
+            raise ValueError(f"{type(self.base).__name__} does not support gradient checkpointing")
+        base = self.base  # transformers 5 renamed gradient_ to activation_checkpointing
+        enable = getattr(base, "activation_checkpointing_enable", None) or base.gradient_checkpointing_enable
+        disable = getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable
+        if enabled:
+            enable({"use_reentrant": False})
+        elif self._checkpointing:
+            disable()
+        self._checkpointing = enabled
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> AdapterModel:
+        super().train(mode)
+        if self._checkpointing:  # the layers' own flag only: LoRA dropout stays as `mode` says
+            from transformers.modeling_layers import GradientCheckpointingLayer
+
+            for module in self.base.modules():
+                if isinstance(module, GradientCheckpointingLayer):
+                    module.training = True
+        return self
 
     # --- forward -------------------------------------------------------------------------
 

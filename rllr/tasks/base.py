@@ -25,7 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rllr.data.records import find_split_file, read_records, resolve_data_dir, sft_rows, sft_rows_default
+from rllr.data.records import (
+    find_split_file,
+    read_records,
+    resolve_data_dir,
+    sft_rows,
+    sft_rows_default,
+)
 from rllr.errors import DataError
 
 Format = Literal["rllr", "judgement"]

@@ -83,6 +83,9 @@ class PPOConfig:
     """Completions per forward/backward inside a minibatch (gradient accumulation; losses are
     normalised by the minibatch's token / sequence counts, so the update does not depend on
     it); bounds activation memory. None = the whole minibatch at once."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations during backward instead of storing them
+    (less memory, about one extra forward of time; TRL's GRPOConfig turns it on by default)."""
     clip_eps: float = 0.2
     """PPO ratio clip range."""
     value_clip: float | None = 0.2
@@ -169,6 +172,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     from rllr.rl.kl import kl_penalty
     from rllr.rl.masked import masked_mean, masked_sum
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from rllr.train.ppo_update import accumulate_minibatch, sync_grads
     from rllr.train.rollout import sample, score_rollout
 
     # --- setup -----------------------------------------------------------------------------
@@ -180,6 +184,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)  # identical LoRA init on every process
     model, tokenizer, trained, value_role = build_model(cfg)
     model.to(accelerator.device).eval()
+    model.set_gradient_checkpointing(cfg.gradient_checkpointing)
     params = model.parameters_of(trained)
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     kl_ctl, moments = kl_controller(cfg), RunningMoments()
@@ -367,94 +372,6 @@ def pick_prompts(tasks: list[Any], pools: list[list[Any]], cfg: PPOConfig, step:
     weights = np.array([cfg.tasks[t.name] for t in tasks], dtype=np.float64)
     which = rng.choice(len(tasks), size=cfg.prompts_per_step, p=weights / weights.sum())
     return [(tasks[k], pools[k][int(rng.integers(len(pools[k])))]) for k in which]
-
-
-@dataclass(frozen=True)
-class MinibatchLosses:
-    total: torch.Tensor
-    """Scalar loss to backpropagate."""
-    stats: dict[str, float]
-    """Metric key -> value (loss/policy, ppo/clipfrac, ppo/approx_kl, ...)."""
-
-
-def accumulate_minibatch(model: Any, cfg: PPOConfig, rollout: Any, roles: Any, adv: Any, idx: torch.Tensor,
-                         value_role: tuple[str, str] | None, kl_coef: float) -> dict[str, float]:
-    """Backward the minibatch `idx` in micro-batches; return its stats (losses summed, rest averaged).
-
-    Each micro-batch loss is normalised by the whole minibatch's counts (`aggregate_loss`
-    num_tokens / num_seqs), so the accumulated gradient equals the one-shot minibatch gradient.
-    A non-finite micro-batch loss is not backpropagated; the caller then skips the minibatch.
-    """
-    mask = rollout.response_mask[idx]
-    num_tokens, num_seqs = mask.sum().clamp(min=1), mask.any(-1).sum().clamp(min=1)
-    micro = cfg.micro_batch_size or len(idx)
-    parts = []
-    for j in range(0, len(idx), micro):
-        losses = minibatch_losses(model, cfg, rollout, roles, adv, idx[j:j + micro], value_role, kl_coef,
-                                  num_tokens=num_tokens, num_seqs=num_seqs)
-        if not torch.isfinite(losses.total):
-            return {"loss/total": math.nan}
-        losses.total.backward()
-        parts.append(losses.stats)
-    return {k: float(np.sum([p[k] for p in parts]) if k.startswith("loss/") else np.mean([p[k] for p in parts]))
-            for k in parts[0]}
-
-
-def minibatch_losses(model: Any, cfg: PPOConfig, rollout: Any, roles: Any, adv: Any, idx: torch.Tensor,
-                     value_role: tuple[str, str] | None, kl_coef: float, *,
-                     num_tokens: torch.Tensor | None = None, num_seqs: torch.Tensor | None = None) -> MinibatchLosses:
-    """Policy (+ value, + KL-as-loss) losses on rows `idx` of the rollout, with gradients.
-
-    `num_tokens` / `num_seqs`: normalisers for `aggregate_loss` (None = this batch's own)."""
-    from rllr.rl.kl import kl_penalty
-    from rllr.rl.logprobs import logprobs_from_logits
-    from rllr.rl.losses import entropy_from_logits, explained_variance, ppo_policy_loss, value_loss
-    from rllr.rl.masked import aggregate_loss, masked_mean
-    from rllr.train.rollout import response_hidden
-
-    part = rollout.rows(idx)
-    mask = part.response_mask                                             # [b, T]
-    hidden = response_hidden(model, "policy", part)                       # [b, T, H]
-    logits = model.logits_at(hidden)                                      # [b, T, V]
-    logprobs = logprobs_from_logits(logits, part.response_ids, temperature=cfg.temperature)
-    pl = ppo_policy_loss(logprobs, roles.old_logprobs[idx], adv.advantages[idx], mask,
-                         clip_eps=cfg.clip_eps, aggregation=cfg.loss_aggregation,
-                         num_tokens=num_tokens, num_seqs=num_seqs)
-    total = pl.loss
-    with torch.no_grad():
-        entropy = masked_mean(entropy_from_logits(logits.detach().float()), mask)
-    stats = {"loss/policy": float(pl.loss.detach()), "ppo/clipfrac": float(pl.clipfrac),
-             "ppo/approx_kl": float(pl.approx_kl), "policy/entropy": float(entropy)}
-    if value_role is not None:
-        adapter, head = value_role
-        value_hidden = hidden if adapter == "policy" else response_hidden(model, adapter, part)
-        values = model.head_scores(head, value_hidden)                     # [b, T]
-        vl = value_loss(values, roles.old_values[idx], adv.returns[idx], mask,
-                        clip_eps=cfg.value_clip, aggregation=cfg.loss_aggregation,
-                        num_tokens=num_tokens, num_seqs=num_seqs)
-        total = total + cfg.vf_coef * vl.loss
-        stats.update({"loss/value": float(vl.loss.detach()), "ppo/value_clipfrac": float(vl.clipfrac),
-                      "ppo/explained_variance": float(explained_variance(values, adv.returns[idx], mask))})
-    if cfg.kl_placement == "loss" and roles.ref_logprobs is not None:
-        kl = aggregate_loss(kl_penalty(logprobs, roles.ref_logprobs[idx], cfg.kl_estimator), mask,
-                            cfg.loss_aggregation, num_tokens=num_tokens, num_seqs=num_seqs)
-        total = total + kl_coef * kl
-        stats["loss/kl"] = float(kl.detach())
-    stats["loss/total"] = float(total.detach())
-    return MinibatchLosses(total, stats)
-
-
-def sync_grads(params: list[torch.nn.Parameter], accelerator: Any) -> None:
-    """Average gradients over processes with one all-reduce (no-op on one process)."""
-    if accelerator.num_processes == 1:
-        return
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
-    flat = accelerator.reduce(flat, reduction="mean")
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone()
-        offset += n
 
 
 def evaluate_policy(model: Any, tokenizer: Any, tasks: list[Any], cfg: PPOConfig,

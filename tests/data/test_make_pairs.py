@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-from tests.teacher.fake_server import FakeServer
 
 from rllr.data.make_pairs import label_pairs, rationale_pairs, split_pairs
 from rllr.io import read_jsonl
 from rllr.tasks.registry import get_task
 from rllr.teacher.client import HTTPBackend, Teacher
+from tests.teacher.fake_server import FakeServer
 
 KEYS = {"prompt", "chosen", "rejected", "task", "uid", "kind"}
 

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.teacher.fake_server import FakeServer, canned_answer
-
 from rllr.data.make_pairs import label_pairs
 from rllr.data.rationales import build_rationales, side_paths
 from rllr.data.refusal import rules_only
 from rllr.io import read_jsonl
 from rllr.tasks.registry import get_task
 from rllr.teacher.client import HTTPBackend, Teacher
+from tests.teacher.fake_server import FakeServer, canned_answer
 
 RLLR = [sys.executable, "-m", "rllr.cli"]
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from tests.teacher.fake_server import FakeServer
 
 from rllr.teacher.judge import combine, parse_scores, parse_verdict
+from tests.teacher.fake_server import FakeServer
 
 
 @pytest.mark.parametrize("ab, ba, out", [

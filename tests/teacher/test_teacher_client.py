@@ -6,7 +6,6 @@ import socket
 import time
 
 import pytest
-from tests.teacher.fake_server import FakeServer
 
 from rllr.errors import TeacherError
 from rllr.teacher.cache import ResponseCache, request_key
@@ -19,6 +18,7 @@ from rllr.teacher.client import (
     make_teacher,
 )
 from rllr.teacher.prompts import user
+from tests.teacher.fake_server import FakeServer
 
 
 def _teacher(url: str, tmp_path=None, **kw) -> Teacher:
