@@ -67,7 +67,7 @@ def sections(cfg: GlueReproduceConfig) -> dict[str, Section]:
     ev = merge({"format": "judgement", "limit": test_limit, "max_new_tokens": 16}, cfg.eval)
     rl = {"model": r.model, "seed": r.seed, "fmt": "judgement", "data_dir": r.data_dir,
           "split": "rl", "max_prompts": cfg.data.get("rl_limit"), "eval_limit": 0,
-          "rewards": {"sources": {"judgement": 1.0}}, "mode": "single"}
+          "rewards": {"sources": {"judgement": 1.0}}, "mode": "single", "init": "base"}
     out = {
         "data": {"sizes": {"sft_limit": cfg.data.get("sft_limit"), "rl_limit": cfg.data.get("rl_limit"),
                            "test_limit": test_limit}},
@@ -98,10 +98,16 @@ def stages(cfg: GlueReproduceConfig) -> list[Stage]:
     on = {name for name, s in secs.items() if s.get("enabled", True)}
     trained = tuple(n for n in ("sft", "ppo", "grpo") if n in on)
     st = [Stage("data", _stage_data, input_files=data_files(cfg.run.tasks, cfg.run.data_dir))]
-    st += [Stage(n, fn, after=("data",)) for n, fn in (
-        ("zero_shot", _stage_zero_shot), ("few_shot", _stage_few_shot), ("encoder", _stage_encoder),
-        ("sft", _stage_sft), ("ppo", _stage_rl), ("grpo", _stage_rl), ("squad", _stage_rl),
-        ("ppo_rm", _stage_rl)) if n in on]
+    for n, fn in (("zero_shot", _stage_zero_shot), ("few_shot", _stage_few_shot), ("encoder", _stage_encoder),
+                  ("sft", _stage_sft), ("ppo", _stage_rl), ("grpo", _stage_rl), ("squad", _stage_rl),
+                  ("ppo_rm", _stage_rl)):
+        if n in on:
+            from_sft = fn is _stage_rl and secs[n].get("init") == "sft"
+            if from_sft and "sft" not in on:
+                from rllr.errors import ConfigError
+
+                raise ConfigError(f"reproduce glue: {n}.init=sft needs the sft section enabled")
+            st.append(Stage(n, fn, after=("data", "sft") if from_sft else ("data",)))
     if trained:
         st.append(Stage("eval", _stage_eval, after=trained))
     for name, fn in (("transfer", _stage_transfer), ("amazon", _stage_amazon),
@@ -167,18 +173,25 @@ def _stage_sft(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict[str, 
 
 
 def _stage_rl(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict[str, Any]:
-    """PPO / GRPO (rule reward) from the base model; one run per task or one multi-task run."""
+    """PPO / GRPO (rule reward); one run per task or one multi-task run.
+
+    `init: base` starts from the base model (the paper: its 7B instruct models already answer
+    in the <Judgement> format); `init: sft` starts from the sft stage's adapter merged into
+    the base (reference = that SFT model), for small models that need the format taught first.
+    """
     from rllr.train.ppo import PPOConfig, run
 
     tasks = list(cfg["run"]["tasks"]) if cfg["mode"] == "multi" else None
     groups = {"all": tasks} if tasks else {t: [t] for t in cfg.get("tasks_override") or cfg["run"]["tasks"]}
+    start = inputs["sft"]["adapters"]["all"] if cfg.get("init") == "sft" else []
+    wired: dict[str, Any] = {"sft_adapter": start[0], "reference": "sft_merged"} if start else {}
     adapters, metrics, summaries = {}, {}, {}
     for name, ts in groups.items():
         sub = out / name
-        pcfg = stage_config(PPOConfig, _settings(cfg, "mode", "tasks_override"),
-                            {"tasks": {t: 1.0 for t in ts}, "out": str(sub), "resume": True}, "rl")
+        pcfg = stage_config(PPOConfig, _settings(cfg, "mode", "tasks_override", "init"),
+                            {**wired, "tasks": {t: 1.0 for t in ts}, "out": str(sub), "resume": True}, "rl")
         s = run(pcfg)
-        adapters[name] = [str(sub / "policy")]
+        adapters[name] = [*start, str(sub / "policy")]
         metrics[name] = str(sub / "metrics.jsonl")
         summaries[name] = {k: v for k, v in s.items() if k not in ("eval", "reward_history")}
     return {"adapters": adapters, "metrics": metrics, "summary": summaries}

@@ -13,9 +13,6 @@ Everything is written into a hidden temp folder that is renamed into place, then
 ``COMPLETE`` marker is written; `latest_checkpoint` ignores folders without it, so a process
 killed mid-save (even by SIGKILL) leaves the previous good checkpoint as the latest.
 Only the newest `keep` checkpoints are kept.
-
-Test hook: if ``RLLR_KILL_DURING_SAVE=<N>`` is set, the process SIGKILLs itself halfway
-through saving step N (after the adapters, before the marker).
 """
 
 from __future__ import annotations
@@ -24,7 +21,6 @@ import json
 import os
 import random
 import shutil
-import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,7 +33,6 @@ from rllr.io import atomic_write_json, atomic_write_text
 from rllr.models.adapters import AdapterModel
 
 COMPLETE = "COMPLETE"
-_KILL_ENV = "RLLR_KILL_DURING_SAVE"
 
 
 def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
@@ -55,8 +50,6 @@ def save_checkpoint(run_dir: str | Path, step: int, *, model: AdapterModel, adap
     tmp.mkdir(parents=True)
     for name in adapters:
         model.save_adapter(name, tmp / "adapters" / name)
-    if os.environ.get(_KILL_ENV) == str(step):
-        os.kill(os.getpid(), signal.SIGKILL)
     for key, opt in optimizers.items():
         torch.save(opt.state_dict(), tmp / f"optim-{key}.pt")
     for key, sched in schedulers.items():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rllr.config import load_config
+from rllr.errors import ConfigError
 from rllr.pipelines import glue_pipeline, rllr_pipeline
 from rllr.pipelines.stages import StageResult, plan
 
@@ -56,6 +57,17 @@ def test_glue_preset_plan_and_flags():
     names = [s.name for s in glue_pipeline.stages(cfg)]
     assert "eval" not in names and "perplexity" in names
     plan(glue_pipeline.stages(cfg), glue_pipeline.sections(cfg))
+
+
+def test_glue_rl_from_sft_depends_on_sft():
+    cfg = load_config(glue_pipeline.GlueReproduceConfig, CONFIGS / "glue-quickstart.yaml")
+    after = {s.name: s.after for s in glue_pipeline.stages(cfg)}
+    assert after["ppo"] == ("data", "sft") and after["grpo"] == ("data", "sft")
+    cfg = load_config(glue_pipeline.GlueReproduceConfig, CONFIGS / "glue-quickstart.yaml", ["grpo.init=base"])
+    assert {s.name: s.after for s in glue_pipeline.stages(cfg)}["grpo"] == ("data",)
+    cfg = load_config(glue_pipeline.GlueReproduceConfig, CONFIGS / "glue-quickstart.yaml", ["sft.enabled=false"])
+    with pytest.raises(ConfigError, match="ppo.init=sft needs the sft section"):
+        glue_pipeline.stages(cfg)
 
 
 def _res(name, outputs, cached=False):

@@ -16,10 +16,26 @@ from tests.train.toy import write_toy_data
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _sft(args, env_extra=None, launcher=()):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env_extra or {})}
+# `rllr sft` that SIGKILLs itself halfway through saving step 4 (adapters written, optimizer
+# state and COMPLETE marker not yet): the first torch.save into the step-4 temp folder.
+KILL_MID_SAVE = """
+import os, signal, sys, torch
+_save = torch.save
+def save(obj, f, *a, **k):
+    if ".tmp-step-4-" in str(f):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _save(obj, f, *a, **k)
+torch.save = save
+from rllr.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _sft(args, launcher=(), kill_mid_save=False):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     cmd = [*launcher] if launcher else [sys.executable]
-    cmd += ["-m", "rllr.cli", "sft", *args]
+    cmd += ["-c", KILL_MID_SAVE] if kill_mid_save else ["-m", "rllr.cli"]
+    cmd += ["sft", *args]
     return subprocess.run(cmd, cwd=REPO, env=env, check=False, capture_output=True, text=True, timeout=240)
 
 
@@ -68,7 +84,7 @@ def test_bad_config_is_one_line_error(tmp_path):
 def test_sigkill_mid_save_then_resume_matches_uninterrupted(tiny_model_dir, toy_data, tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     _inprocess(_common(tiny_model_dir, toy_data, ref) + ["save_every=2"])
-    killed = _sft(_common(tiny_model_dir, toy_data, run) + ["save_every=2"], {"RLLR_KILL_DURING_SAVE": "4"})
+    killed = _sft(_common(tiny_model_dir, toy_data, run) + ["save_every=2"], kill_mid_save=True)
     assert killed.returncode == -9
     assert latest_checkpoint(run).name == "step-2"  # the partial step-4 save is ignored
     assert any(p.name.startswith(".tmp-step-4") for p in (run / "checkpoints").iterdir())
