@@ -108,7 +108,8 @@ def plan(stages: Sequence[Stage], sections: Mapping[str, Mapping[str, Any]]) -> 
     keys: dict[str, str] = {}
     for st in stages:
         section = dict(sections.get(st.section or st.name, {}))
-        files = {str(p): file_digest(p) for p in st.input_files}
+        # content, named by <folder>/<file>: moving a checkout or a data folder keeps the cache
+        files = {f"{Path(p).parent.name}/{Path(p).name}": file_digest(p) for p in st.input_files}
         keys[st.name] = stage_key(st.name, _jsonable(section), {u: keys[u] for u in st.after}, files)
     return keys
 

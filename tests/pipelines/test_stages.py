@@ -103,6 +103,16 @@ def test_input_file_contents_enter_key(tmp_path):
     assert plan(stages, {}) != k1
 
 
+def test_moving_the_data_folder_keeps_the_key(tmp_path):
+    keys = []
+    for root in ("a", "b"):
+        f = tmp_path / root / "sst2" / "train.jsonl"
+        f.parent.mkdir(parents=True)
+        f.write_text("same\n")
+        keys.append(plan([Stage("data", lambda i, c, o: {}, input_files=(str(f),))], {}))
+    assert keys[0] == keys[1]
+
+
 def test_interrupted_stage_resumes_in_same_dir(tmp_path):
     attempts: list[bool] = []
 
