@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -66,6 +67,17 @@ def parse_request(body: bytes) -> ChatRequest:
     return req
 
 
+class _QuietHTTPServer(ThreadingHTTPServer):
+    """A client that timed out and hung up is routine for a slow teacher: one log line, no traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            log.info("teacher server: client %s hung up before its answer was sent", client_address[0])
+            return
+        super().handle_error(request, client_address)
+
+
 class TeacherServer:
     """ThreadingHTTPServer + one batching worker over a `LocalBackend`."""
 
@@ -75,7 +87,7 @@ class TeacherServer:
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
         self.jobs: queue.Queue[_Job] = queue.Queue()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        self.httpd = _QuietHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()

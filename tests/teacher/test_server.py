@@ -41,3 +41,38 @@ def test_real_model_behind_http_server(default_model_path, tmp_path):
         assert len(ResponseCache(tmp_path / "cache")) >= 2 * counts.done
     finally:
         server.stop()
+
+
+class _SlowBackend:
+    model = "slow"
+
+    def complete_batch(self, requests):
+        import time
+
+        time.sleep(0.3)
+        return [(["x" * 200_000], 1, 1) for _ in requests]
+
+
+def test_client_hanging_up_is_one_log_line_not_a_traceback(capfd, caplog):
+    import logging
+    import socket
+    import time
+
+    from rllr.teacher.server import TeacherServer
+
+    server = TeacherServer(_SlowBackend(), port=0).start()
+    try:
+        host, port = server.httpd.server_address[:2]
+        body = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
+        with caplog.at_level(logging.INFO, logger="rllr.teacher.server"):
+            for _ in range(3):  # the first write to a closed socket may still succeed
+                s = socket.create_connection((host, port))
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                          + str(len(body)).encode() + b"\r\n\r\n" + body)
+                s.close()  # linger 0: RST, so the server's reply fails
+            time.sleep(1.5)
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err
+    assert "hung up before its answer was sent" in caplog.text
