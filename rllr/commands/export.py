@@ -27,8 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from rllr.errors import ModelError
     from rllr.io import prepare_run_dir
-    from rllr.models.load import load_tokenizer
-    from rllr.train.sft import load_merged
+    from rllr.models.load import load_merged, load_tokenizer
 
     adapter, out = Path(args.adapter), Path(args.out)
     if not (adapter / "adapter_config.json").is_file():

@@ -168,3 +168,19 @@ def _guarded(path: str, load: Any) -> Any:
         raise ModelError(
             f"{path}: cannot load ({type(e).__name__}: {text[0] if text else ''})"
         ) from None
+
+
+def load_merged(spec: str, adapter: str | None = None, dtype: str = "float32") -> Any:
+    """The causal LM `spec`, with the peft adapter folder `adapter` merged into it when given.
+
+    This is how later stages get "the SFT model" (RLLR initialises RMs and the PPO policy
+    from it); `rllr export --merge` writes the same model to disk.
+    """
+    base = load_causal_lm(spec, dtype=dtype)  # type: ignore[arg-type]
+    if adapter is None:
+        return base
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise ModelError(f"{adapter}: not a peft adapter folder (no adapter_config.json)")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, adapter).merge_and_unload().eval()

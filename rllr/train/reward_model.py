@@ -31,7 +31,7 @@ from torch import nn
 from rllr.config import check, to_dict
 from rllr.errors import ConfigError
 from rllr.models.adapters import LoraSettings
-from rllr.train.sft import OptimConfig, resolve_precision
+from rllr.train.optim import OptimConfig, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class PairScores(nn.Module):
 def build_model(spec: str, init_adapter: str | None = None) -> Any:
     """AdapterModel on `spec`, with the SFT adapter `init_adapter` merged in when given."""
     from rllr.models.adapters import AdapterModel
-    from rllr.train.sft import load_merged
+    from rllr.models.load import load_merged
 
     return AdapterModel(load_merged(spec, init_adapter))
 
@@ -115,7 +115,7 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     from rllr.models.load import load_tokenizer
     from rllr.rl.losses import bradley_terry_loss
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from rllr.train.sft import grad_accumulation
+    from rllr.train.optim import grad_accumulation
 
     # --- setup -----------------------------------------------------------------------------
     accum = grad_accumulation(cfg.optim, PartialState(cpu=not torch.cuda.is_available()).num_processes)

@@ -31,6 +31,7 @@ from rllr.config import check, to_dict
 from rllr.data.sft import Answer
 from rllr.errors import ConfigError
 from rllr.models.adapters import LoraSettings
+from rllr.train.optim import OptimConfig, grad_accumulation, resolve_precision
 
 log = logging.getLogger(__name__)
 ADAPTER = "policy"
@@ -67,35 +68,6 @@ class SFTDataConfig:
         check(self.max_length > 8, f"data.max_length too small: {self.max_length}")
         check(self.format != "rationale" or self.rationale_file is not None,
               "data.format=rationale needs data.rationale_file")
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    lr: float = 2e-4
-    """Peak learning rate (AdamW)."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    warmup_ratio: float = 0.1
-    """Fraction of steps with linear warmup before the cosine decay."""
-    batch_size: int = 8
-    """Global batch (examples per optimizer step, all processes together)."""
-    micro_batch_size: int = 8
-    """Examples per forward pass per process; accumulation = batch / (micro * processes)."""
-    epochs: int = 1
-    """Passes over the data (ignored when max_steps is set)."""
-    max_steps: int | None = None
-    """Optimizer steps; more than one epoch of steps cycles through fresh permutations."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping norm (0 = off)."""
-
-    def __post_init__(self) -> None:
-        check(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
-        check(0.0 <= self.warmup_ratio < 1.0, "optim.warmup_ratio must be in [0, 1)")
-        check(self.batch_size > 0 and self.micro_batch_size > 0, "optim batch sizes must be positive")
-        check(self.batch_size % self.micro_batch_size == 0,
-              "optim.batch_size must be a multiple of optim.micro_batch_size")
-        check(self.epochs > 0, "optim.epochs must be positive")
-        check(self.max_steps is None or self.max_steps > 0, "optim.max_steps must be positive")
 
 
 @dataclass(frozen=True)
@@ -140,23 +112,6 @@ class SFTConfig:
         check(self.log_every > 0, "log_every must be positive")
 
 
-def grad_accumulation(optim: OptimConfig, num_processes: int) -> int:
-    """Micro-batches per process per optimizer step."""
-    per_step = optim.micro_batch_size * num_processes
-    if optim.batch_size % per_step:
-        raise ConfigError(f"optim.batch_size={optim.batch_size} is not a multiple of "
-                          f"micro_batch_size x processes = {per_step}")
-    return optim.batch_size // per_step
-
-
-def resolve_precision(mixed_precision: str) -> str:
-    if mixed_precision != "auto":
-        return mixed_precision
-    if not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
 def run(cfg: SFTConfig) -> dict[str, Any]:
     """Train the SFT adapter; write `<out>/adapter`, metrics.jsonl, eval.json, summary.json."""
     from accelerate import Accelerator, PartialState
@@ -174,7 +129,7 @@ def run(cfg: SFTConfig) -> dict[str, Any]:
     )
     from rllr.io import MetricsLogger, atomic_write_json, default_run_dir, prepare_run_dir
     from rllr.models.adapters import AdapterModel
-    from rllr.models.load import load_tokenizer
+    from rllr.models.load import load_merged, load_tokenizer
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
     # --- setup -----------------------------------------------------------------------------
@@ -318,25 +273,6 @@ class TokenNLL(nn.Module):
         answer_mask = targets != -100
         logits = self.model.logits_at(hidden[:, :-1][answer_mask]).float()  # [N, V]
         return nn.functional.cross_entropy(logits, targets[answer_mask], reduction="sum")
-
-
-def load_merged(spec: str, adapter: str | None = None, dtype: str = "float32") -> Any:
-    """The causal LM `spec`, with the peft adapter folder `adapter` merged into it when given.
-
-    This is how later stages get "the SFT model" (RLLR initialises RMs and the PPO policy
-    from it); `rllr export --merge` writes the same model to disk.
-    """
-    from rllr.errors import ModelError
-    from rllr.models.load import load_causal_lm
-
-    base = load_causal_lm(spec, dtype=dtype)  # type: ignore[arg-type]
-    if adapter is None:
-        return base
-    if not (Path(adapter) / "adapter_config.json").is_file():
-        raise ModelError(f"{adapter}: not a peft adapter folder (no adapter_config.json)")
-    from peft import PeftModel
-
-    return PeftModel.from_pretrained(base, adapter).merge_and_unload().eval()
 
 
 def _tasks(names: tuple[str, ...]) -> list[Any]:

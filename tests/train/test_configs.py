@@ -7,8 +7,9 @@ import yaml
 
 from rllr.config import load_config
 from rllr.errors import ConfigError
+from rllr.train.optim import grad_accumulation
 from rllr.train.reward_model import RMConfig
-from rllr.train.sft import SFTConfig, grad_accumulation
+from rllr.train.sft import SFTConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
