@@ -77,9 +77,9 @@ def _refusal_check(kind: str, threshold: float | None) -> Any:
 def stage_rationales(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict[str, Any]:
     """Teacher rationales for the gold and a wrong label (`build_rationales`, resuming) with the
     refusal filter (`filter`: classifier | rules | none); refused / failed rows go to the side
-    files. Also writes `sft_rationales.jsonl` ({uid, task, rationale}) for `rllr.data.sft`."""
+    files. `rllr.data.sft` reads the accepted file's `rationale_gold` directly."""
     from rllr.data.rationales import build_rationales, side_paths
-    from rllr.io import read_jsonl, write_jsonl
+    from rllr.io import read_jsonl
     from rllr.tasks import get_task
 
     t, run = cfg["teacher"], cfg["run"]
@@ -98,10 +98,7 @@ def stage_rationales(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict
     rows = read_jsonl(ok)
     if not rows:
         raise DataError(f"rationales: every rationale failed or was filtered (see {failed}, {filtered})")
-    sft_file = out / "sft_rationales.jsonl"
-    write_jsonl(sft_file, ({"uid": r["uid"], "task": r["task"], "rationale": r["rationale_gold"]}
-                           for r in rows))
-    return {"rationales": str(ok), "sft_rationales": str(sft_file), "failed": str(failed),
+    return {"rationales": str(ok), "failed": str(failed),
             "filtered": str(filtered), "counts": counts}
 
 
@@ -112,7 +109,7 @@ def stage_sft(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict[str, A
 
     wired: dict[str, Any] = {"out": str(out), "resume": True}
     if "rationales" in inputs:  # only examples with an accepted rationale are trained on
-        path = inputs["rationales"]["sft_rationales"]
+        path = inputs["rationales"]["rationales"]
         wired["data"] = {"rationale_file": path}
         wired["optim"] = _capped_batch(cfg.get("optim", {}), len(read_jsonl(path)))
     summary = run(stage_config(SFTConfig, cfg, wired, "sft"))
