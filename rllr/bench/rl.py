@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,12 +40,9 @@ RANDOM_INIT = {  # Qwen2-style configs for GPU timing without downloads
 
 
 def peak_memory_mib() -> dict[str, float]:
-    import torch
+    from rllr.train.memory import peak_memory_mib as peaks
 
-    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if torch.cuda.is_available():
-        out["cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    return out
+    return {k.removeprefix("memory/"): v for k, v in peaks().items()}
 
 
 def workload_prompts(tokenizer: Any, n: int) -> tuple[list[str], list[Any], Any]:

@@ -172,6 +172,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     from rllr.rl.kl import kl_penalty
     from rllr.rl.masked import masked_mean, masked_sum
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from rllr.train.memory import peak_memory_mib
     from rllr.train.ppo_update import accumulate_minibatch, sync_grads
     from rllr.train.rollout import sample, score_rollout
 
@@ -270,6 +271,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             "response/eos_fraction": float(rollout.finished.float().mean()),
             "train/skipped_nonfinite": skipped, "train/num_processes": world,
             "time/step_s": time.perf_counter() - t0, "time/generate_s": t_gen,
+            **peak_memory_mib(reset_cuda=True),
         })
         if roles.old_values is not None:
             metrics["ppo/values_mean"] = float(masked_mean(roles.old_values, mask))

@@ -63,6 +63,7 @@ def test_gae_step_updates_policy_and_critic(tiny_dir, tmp_path, varied_reward):
     for key in ("loss/policy", "loss/value", "ppo/clipfrac", "ppo/approx_kl", "ppo/explained_variance",
                 "reward/judgement/mean", "reward/mix/mean", "train/skipped_nonfinite", "policy/entropy"):
         assert key in m, key
+    assert 50 < m["memory/peak_rss_mib"] < 1e6  # MiB, not KiB or bytes
     assert all(torch.isfinite(torch.tensor(m[k])) for k in ("loss/policy", "loss/value", "loss/total"))
     assert _init_lora_b_nonzero(out)  # LoRA B starts at 0: non-zero means the policy moved
     assert any(v.abs().sum() > 0 for k, v in _adapter(out, 1, "value").items() if "lora_B" in k)
