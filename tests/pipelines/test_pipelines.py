@@ -133,3 +133,12 @@ def test_encoder_baseline_tiny_random(tmp_path):
     assert res["n_test"] == 16 and res["steps"] == 30
     acc = res["accuracy"]
     assert acc["low"] <= acc["point"] <= acc["high"] and acc["point"] >= 0.9
+
+
+def test_runtime_rows_mean_seconds_and_peak_memory(tmp_path):
+    f = tmp_path / "metrics.jsonl"
+    f.write_text('{"step": 1, "time/step_s": 2.0, "memory/peak_rss_mib": 900.0}\n'
+                 '{"step": 2, "time/step_s": 4.0, "memory/peak_rss_mib": 1100.0}\n'
+                 '{"step": 2, "eval/sst2/accuracy": 0.5}\n')
+    rows = glue_pipeline.runtime_rows({"ppo": str(f), "grpo": str(tmp_path / "missing.jsonl")})
+    assert rows == {"ppo": {"s/step": 3.0, "peak memory (MiB)": 1100.0}}
