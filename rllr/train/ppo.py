@@ -273,6 +273,9 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             "time/step_s": time.perf_counter() - t0, "time/generate_s": t_gen,
             **peak_memory_mib(reset_cuda=True),
         })
+        hits = rollout_hits(chosen, rollout.texts, cfg.fmt, G)
+        if hits is not None:  # sampled answers, a training-time accuracy curve for any reward
+            metrics["rollout/accuracy"] = float(accelerator.gather(hits.to(accelerator.device)).mean())
         if roles.old_values is not None:
             metrics["ppo/values_mean"] = float(masked_mean(roles.old_values, mask))
         history.append(metrics["reward/mix/mean"])
@@ -374,6 +377,16 @@ def pick_prompts(tasks: list[Any], pools: list[list[Any]], cfg: PPOConfig, step:
     weights = np.array([cfg.tasks[t.name] for t in tasks], dtype=np.float64)
     which = rng.choice(len(tasks), size=cfg.prompts_per_step, p=weights / weights.sum())
     return [(tasks[k], pools[k][int(rng.integers(len(pools[k])))]) for k in which]
+
+
+def rollout_hits(chosen: list[tuple[Any, Any]], texts: list[str], fmt: Format,
+                 group_size: int) -> torch.Tensor | None:
+    """1/0 per sampled completion: does its parsed answer match the gold label? None when no
+    prompt has a label to match (QA, language modelling)."""
+    rows = [(task, ex) for task, ex in chosen for _ in range(group_size)]
+    hits = [float(task.is_correct(task.parse(text, fmt), ex))
+            for (task, ex), text in zip(rows, texts, strict=True) if task.kind in ("classification", "regression", "multiple_choice")]
+    return torch.tensor(hits) if hits else None
 
 
 def evaluate_policy(model: Any, tokenizer: Any, tasks: list[Any], cfg: PPOConfig,

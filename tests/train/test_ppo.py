@@ -64,6 +64,7 @@ def test_gae_step_updates_policy_and_critic(tiny_dir, tmp_path, varied_reward):
                 "reward/judgement/mean", "reward/mix/mean", "train/skipped_nonfinite", "policy/entropy"):
         assert key in m, key
     assert 50 < m["memory/peak_rss_mib"] < 1e6  # MiB, not KiB or bytes
+    assert m["rollout/accuracy"] == 0.0  # the tiny model never writes a parseable answer
     assert all(torch.isfinite(torch.tensor(m[k])) for k in ("loss/policy", "loss/value", "loss/total"))
     assert _init_lora_b_nonzero(out)  # LoRA B starts at 0: non-zero means the policy moved
     assert any(v.abs().sum() > 0 for k, v in _adapter(out, 1, "value").items() if "lora_B" in k)
@@ -156,3 +157,16 @@ def test_gradient_checkpointing_gives_the_same_update(tiny_dir, tmp_path, varied
         wa, wb = _adapter(tmp_path / "plain", 2, name), _adapter(tmp_path / "ckpt", 2, name)
         for k in wa:
             torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+
+
+def test_rollout_hits_parse_each_sample_against_its_prompt():
+    from rllr.tasks.registry import get_task
+    from rllr.train.ppo import rollout_hits
+
+    task = get_task("sst2")
+    pos, neg = task.load("test", limit=40)[0], None
+    neg = next(ex for ex in task.load("test", limit=40) if ex.label != pos.label)
+    texts = [f"{pos.label}</Judgement>", "garbage", f"{pos.label}</Judgement>", f"{neg.label}</Judgement>"]
+    hits = rollout_hits([(task, pos), (task, neg)], texts, "judgement", 2)
+    assert hits.tolist() == [1.0, 0.0, 0.0, 1.0]
+    assert rollout_hits([(get_task("squad_v1"), pos)], ["x"], "judgement", 1) is None
