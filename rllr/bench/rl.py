@@ -76,7 +76,7 @@ def side_rllr(args: argparse.Namespace, algo: str) -> dict[str, Any]:
                           f"minibatch_size={args.prompts * args.group}", "value_init=rm_label",
                           "rewards.mix=rllr", 'rewards.sources={"rm_label": 1.0, "rm_rationale": 1.0}',
                           f"rewards.rm_label={rms['rm_label']}", f"rewards.rm_rationale={rms['rm_rationale']}"]
-        run(load_config(PPOConfig, None, overrides))
+        run(load_config(PPOConfig, None, overrides + list(args.set or [])))
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
     last = rows[-1]
     tokens = last["response/length_mean"] * args.prompts * args.group
@@ -249,6 +249,8 @@ def run_side(side: str, args: argparse.Namespace, rm_dir: Path) -> dict[str, Any
            "--rm-dir", str(rm_dir)]
     if not args.checkpointing:
         cmd.append("--no-checkpointing")
+    for kv in args.set or []:
+        cmd += ["--set", kv]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -300,6 +302,7 @@ def _side_main() -> int:
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false")
     p.add_argument("--rm-dir", help="folder with rm_label/ and rm_rationale/ adapters (rllr-ppo)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra PPOConfig override (rllr sides)")
     args = p.parse_args()
     import torch
 

@@ -25,6 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false",
                    help="store activations instead of recomputing them (all training sides)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="extra PPOConfig override for the rllr sides, e.g. micro_batch_size=4 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:

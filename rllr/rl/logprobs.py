@@ -42,7 +42,9 @@ def logprobs_from_logits(
     for z, y in zip(
         torch.split(flat_logits, chunk_rows), torch.split(flat_labels, chunk_rows), strict=True
     ):
-        z = z.float() / temperature
+        z = z.float()  # no copy when already float32
+        if temperature != 1.0:
+            z = z / temperature
         chunks.append(z.gather(-1, y).squeeze(-1) - torch.logsumexp(z, dim=-1))
     if not chunks:  # B * T == 0
         return logits.new_zeros(labels.shape, dtype=torch.float32)

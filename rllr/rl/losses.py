@@ -143,17 +143,23 @@ def value_loss(
     return ValueLossOutput(loss, clipfrac)
 
 
-def entropy_from_logits(logits: Tensor) -> Tensor:
+def entropy_from_logits(logits: Tensor, *, chunk_rows: int = 64) -> Tensor:
     """Entropy of softmax(logits) per position: H = logsumexp(z) - sum_v softmax(z)_v z_v.
 
     Args:
         logits: `[B, T, V]`.
+        chunk_rows: rows of the flattened `[B*T, V]` processed at once (bounds the
+            vocabulary-sized temporaries; the result does not depend on it).
 
     Returns:
         `[B, T]`, in the dtype of the logits.
     """
-    probs = F.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)
+    flat = logits.reshape(-1, logits.shape[-1])
+    parts = [torch.logsumexp(z, dim=-1) - (F.softmax(z, dim=-1) * z).sum(dim=-1)
+             for z in torch.split(flat, chunk_rows)]
+    if not parts:
+        return logits.new_zeros(logits.shape[:-1])
+    return torch.cat(parts).view(logits.shape[:-1])
 
 
 def bradley_terry_loss(

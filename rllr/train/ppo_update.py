@@ -75,7 +75,7 @@ def policy_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx:
                          num_tokens=num_tokens, num_seqs=num_seqs)
     total = pl.loss
     with torch.no_grad():
-        entropy = masked_mean(entropy_from_logits(logits.detach().float()), mask)
+        entropy = masked_mean(entropy_from_logits(logits.detach().float()), mask)  # float(): no copy if fp32
     del logits
     stats = {"loss/policy": float(pl.loss.detach()), "ppo/clipfrac": float(pl.clipfrac),
              "ppo/approx_kl": float(pl.approx_kl), "policy/entropy": float(entropy)}

@@ -17,7 +17,7 @@ def test_bench_prints_all_ratio_lines(tmp_path, capsys, monkeypatch):
     tok.save_pretrained(model)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     args = argparse.Namespace(model=str(model), random_init=None, steps=1, prompts=2, group=2, new_tokens=4,
-                              checkpointing=True, sides=("rllr-grpo", "rllr-ppo", "copies-ppo", "base-infer"))
+                              checkpointing=True, set=["micro_batch_size=2"], sides=("rllr-grpo", "rllr-ppo", "copies-ppo", "base-infer"))
     assert main(args) == 0
     out = capsys.readouterr().out
     for side in args.sides:

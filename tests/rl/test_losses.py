@@ -180,6 +180,7 @@ def test_entropy_matches_categorical() -> None:
     logits = torch.randn(3, 4, 11, generator=torch.Generator().manual_seed(1))
     expected = torch.distributions.Categorical(logits=logits).entropy()
     torch.testing.assert_close(entropy_from_logits(logits), expected)
+    torch.testing.assert_close(entropy_from_logits(logits, chunk_rows=5), expected)  # 12 rows: 5+5+2
 
 
 # --- Bradley-Terry ---------------------------------------------------------------------
