@@ -40,9 +40,10 @@ RANDOM_INIT = {  # Qwen2-style configs for GPU timing without downloads
 
 
 def peak_memory_mib() -> dict[str, float]:
-    from rllr.train.memory import peak_memory_mib as peaks
+    """Whole-process peaks since start (model load included), across the trainer's per-step resets."""
+    from rllr.train.memory import lifetime_peaks_mib
 
-    return {k.removeprefix("memory/"): v for k, v in peaks().items()}
+    return lifetime_peaks_mib()
 
 
 def workload_prompts(tokenizer: Any, n: int) -> tuple[list[str], list[Any], Any]:

@@ -2,20 +2,57 @@
 
 from __future__ import annotations
 
+import re
 import resource
 import sys
+from pathlib import Path
+
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+_before_resets = {"rss": 0.0, "cuda": 0.0}  # highest peaks read before a reset (lifetime so far)
 
 
-def peak_memory_mib(*, reset_cuda: bool = False) -> dict[str, float]:
-    """`memory/peak_rss_mib`: the process's resident-set high-water mark so far (model load
-    and the Python/torch baseline included); `memory/cuda_peak_mib`: the CUDA allocator's
-    peak since the last reset (reset afterwards when `reset_cuda`, giving a per-step peak)."""
+def peak_memory_mib(*, reset: bool = False) -> dict[str, float]:
+    """Peak memory in MiB since the process started or since the last `reset=True` call.
+
+    `memory/peak_rss_mib`: the resident-set high-water mark (Linux `VmHWM`; a reset writes
+    5 to /proc/self/clear_refs, so a pipeline that trains several models in one process gets
+    each step's own peak; elsewhere the process lifetime `ru_maxrss`, not resettable).
+    `memory/cuda_peak_mib`: the CUDA allocator's peak (`torch.cuda.reset_peak_memory_stats`).
+    """
     import torch
 
-    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
-    out = {"memory/peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20}
+    out = {"memory/peak_rss_mib": _peak_rss_mib()}
     if torch.cuda.is_available():
         out["memory/cuda_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        if reset_cuda:
+        if reset:
+            _before_resets["cuda"] = max(_before_resets["cuda"], out["memory/cuda_peak_mib"])
             torch.cuda.reset_peak_memory_stats()
+    if reset:
+        _before_resets["rss"] = max(_before_resets["rss"], out["memory/peak_rss_mib"])
+        try:
+            _CLEAR_REFS.write_text("5")
+        except OSError:  # not Linux, or /proc read-only: the lifetime peak stays
+            pass
     return out
+
+
+def lifetime_peaks_mib() -> dict[str, float]:
+    """The process's peaks in MiB since it started, across any resets: `peak_rss_mib` and,
+    with CUDA, `cuda_peak_mib`."""
+    import torch
+
+    out = {"peak_rss_mib": max(_before_resets["rss"], _peak_rss_mib())}
+    if torch.cuda.is_available():
+        out["cuda_peak_mib"] = max(_before_resets["cuda"], torch.cuda.max_memory_allocated() / 2**20)
+    return out
+
+
+def _peak_rss_mib() -> float:
+    try:
+        match = re.search(r"VmHWM:\s+(\d+)\s+kB", _STATUS.read_text())
+        if match:
+            return int(match.group(1)) / 1024
+    except OSError:
+        pass
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20

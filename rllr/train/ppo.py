@@ -202,6 +202,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     if cfg.eval_before and cfg.eval_limit != 0 and start == 0 and accelerator.is_main_process:
         evaluate_policy(model, tokenizer, tasks, cfg, out / "eval_before")  # -> eval_before/metrics.json
     G = cfg.group_size
+    peak_memory_mib(reset=True)  # from here on each step logs its own peak
     t_start = time.perf_counter()
 
     for step in range(start, cfg.steps):
@@ -271,7 +272,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             "response/eos_fraction": float(rollout.finished.float().mean()),
             "train/skipped_nonfinite": skipped, "train/num_processes": world,
             "time/step_s": time.perf_counter() - t0, "time/generate_s": t_gen,
-            **peak_memory_mib(reset_cuda=True),
+            **peak_memory_mib(reset=True),
         })
         hits = rollout_hits(chosen, rollout.texts, cfg.fmt, G)
         if hits is not None:  # sampled answers, a training-time accuracy curve for any reward
