@@ -298,7 +298,9 @@ def write_glue_report(cfg: GlueReproduceConfig, secs: Mapping[str, Any],
             table1[label] = results[name].outputs["cells"]
     if "eval" in results:
         labels = {"sft": "SFT-ST", "ppo": "PPO-ST", "grpo": "GRPO-ST"}
-        table1.update({labels.get(m, m): c for m, c in results["eval"].outputs["cells"].items()})
+        cells = results["eval"].outputs["cells"]  # stage outputs come back with sorted keys
+        order = [m for m in labels if m in cells] + sorted(m for m in cells if m not in labels)
+        table1.update({labels.get(m, m): cells[m] for m in order})
     rep.heading("Table 1 / 9: test metric (%) per task, 95% bootstrap CI")
     rep.text(methods_table(table1, tasks))
     if "few_shot" in results:
@@ -312,7 +314,9 @@ def write_glue_report(cfg: GlueReproduceConfig, secs: Mapping[str, Any],
         rep.text(methods_table(results["amazon"].outputs["cells"], ["amazon_5star"], avg=False))
     if "perplexity" in results:
         rep.heading("Table 5: WikiText-2 perplexity")
-        rep.text(value_table(results["perplexity"].outputs["cells"], ["perplexity"]))
+        ppl = results["perplexity"].outputs["cells"]
+        rep.text(value_table(dict(sorted(ppl.items(), key=lambda kv: not kv[0].startswith("before"))),
+                             ["perplexity"]))
     rl = {n: m for n in ("ppo", "grpo", "squad", "ppo_rm") if n in results
           for m in [results[n].outputs["metrics"]]}
     if rl:

@@ -49,3 +49,25 @@ def test_reproduce_rllr_tiny_twice(tmp_path):
     log = second.stderr
     assert "running" not in log and "resuming" not in log
     assert log.count(" cached ") >= 13
+
+
+@pytest.mark.slow
+def test_reproduce_glue_tiny_twice(tmp_path):
+    if cached_default_model() is None:
+        pytest.skip("default model not cached: run `rllr models fetch smollm2-135m-instruct`")
+    cmd = [sys.executable, "-m", "rllr.cli", "reproduce", "glue", "--config",
+           str(ROOT / "configs/reproduce/glue-tiny.yaml"), "--out", str(tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    first = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    report = Path(first.stdout.strip().splitlines()[-1])
+    text = report.read_text()
+    for row in ("Zero-shot prompting", "Few-shot prompting", "MiniLM-L6 fine-tuned", "SFT-ST", "PPO-ST", "GRPO-ST"):
+        assert f"| {row} |" in text
+    for section in ("zero-shot transfer", "Amazon 1-5 stars", "WikiText-2 perplexity", "PPO vs GRPO"):
+        assert section in text
+    assert "| ppo/sst2 |" in text and "| grpo/all |" in text and (report.parent / "report.html").is_file()
+
+    second = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "running" not in second.stderr and second.stderr.count(" cached ") >= 11
