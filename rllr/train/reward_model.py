@@ -62,6 +62,9 @@ class RMConfig:
     """Bootstrap resamples for the CIs."""
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"
     """Autocast precision (auto = bf16/fp16 on GPU, none on CPU)."""
+    gradient_checkpointing: bool = False
+    """Recompute decoder-layer activations in backward instead of storing them (far less
+    memory on long sequences, about one extra forward of time)."""
     seed: int = 0
     """Seeds LoRA/head init, the held-out split and the data order."""
     save_every: int = 0
@@ -158,6 +161,7 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     model = build_model(cfg.model, cfg.init_adapter)
     model.add_adapter(name, cfg.lora, head=True)
     model.train()
+    model.set_gradient_checkpointing(cfg.gradient_checkpointing)
     params = model.parameters_of([name])
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.optim.warmup_ratio * total_steps),

@@ -92,6 +92,9 @@ class SFTConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)
     mixed_precision: Literal["no", "bf16", "fp16", "auto"] = "no"
     """Autocast precision; auto = bf16 on GPUs that have it, else fp16 on GPU, no on CPU."""
+    gradient_checkpointing: bool = False
+    """Recompute decoder-layer activations in backward instead of storing them (far less
+    memory on long sequences, about one extra forward of time)."""
     seed: int = 0
     """Seeds LoRA init, data order and dropout."""
     save_every: int = 0
@@ -172,6 +175,7 @@ def run(cfg: SFTConfig) -> dict[str, Any]:
     model = AdapterModel(load_merged(cfg.model))
     model.add_adapter(ADAPTER, cfg.lora)
     model.train()
+    model.set_gradient_checkpointing(cfg.gradient_checkpointing)
     params = model.parameters_of([ADAPTER])
     optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(

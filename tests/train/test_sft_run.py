@@ -109,3 +109,10 @@ def test_two_processes_match_one(tiny_model_dir, toy_data, tmp_path):
     a = load_file(str(one / "adapter" / "adapter_model.safetensors"))
     b = load_file(str(two / "adapter" / "adapter_model.safetensors"))
     assert all(((a[k] - b[k]).abs().max() < 1e-5) for k in a)
+
+
+def test_gradient_checkpointing_keeps_the_losses(tiny_model_dir, toy_data, tmp_path):
+    """Recompute (RNG state restored, so even LoRA dropout matches) gives the same training."""
+    _inprocess(_common(tiny_model_dir, toy_data, tmp_path / "plain", steps=3))
+    _inprocess(_common(tiny_model_dir, toy_data, tmp_path / "ckpt", steps=3) + ["gradient_checkpointing=true"])
+    assert _losses(tmp_path / "ckpt") == pytest.approx(_losses(tmp_path / "plain"), rel=1e-5)
