@@ -56,6 +56,9 @@ class RMConfig:
     """Max tokens per side; longer sequences are cut from the left (counted)."""
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, batch_size=16, micro_batch_size=8))
+    head_lr: float | None = None
+    """Learning rate of the zero-initialised scalar head (None = optim.lr). With a few hundred
+    pairs the head needs a larger step than the LoRA matrices to leave zero in time."""
     eval_batch_size: int = 16
     """Pairs per forward pass in evaluation."""
     n_resamples: int = 1000
@@ -82,6 +85,7 @@ class RMConfig:
         check(0.0 <= self.eval_fraction < 1.0, "eval_fraction must be in [0, 1)")
         check(self.max_length > 8, f"max_length too small: {self.max_length}")
         check(self.eval_batch_size > 0 and self.n_resamples > 0, "eval sizes must be positive")
+        check(self.head_lr is None or self.head_lr > 0, f"head_lr must be positive, got {self.head_lr}")
 
 
 class PairScores(nn.Module):
@@ -162,8 +166,12 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     model.add_adapter(name, cfg.lora, head=True)
     model.train()
     model.set_gradient_checkpointing(cfg.gradient_checkpointing)
-    params = model.parameters_of([name])
-    optimizer = torch.optim.AdamW(params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    head_params = list(model.heads[name].parameters())
+    lora_params = [p for p in model.parameters_of([name]) if all(p is not h for h in head_params)]
+    params = lora_params + head_params
+    optimizer = torch.optim.AdamW([{"params": lora_params},
+                                   {"params": head_params, "lr": cfg.head_lr or cfg.optim.lr}],
+                                  lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, round(cfg.optim.warmup_ratio * total_steps),
                                                 total_steps)
     start_step = 0

@@ -60,6 +60,21 @@ def test_bt_loss_decreases_and_cli_eval(tiny_model_dir, tmp_path):
     assert "pair acc" in res.stdout
 
 
+def test_head_lr_moves_the_head_not_the_lora(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    train = _pairs(tmp_path / "pairs.jsonl", 16)
+    out = tmp_path / "rm"
+    run(load_config(RMConfig, REPO / "configs/rm/label.yaml", [
+        f"model={tiny_model_dir}", f"train_file={train}", "max_length=96", "optim.batch_size=8",
+        "optim.micro_batch_size=8", "optim.max_steps=2", "optim.warmup_ratio=0", "optim.lr=1e-12",
+        "head_lr=1e-1", "lora.dropout=0", f"out={out}", "eval_fraction=0"]))
+    head = load_file(str(out / "adapter" / "head.safetensors"))
+    lora = load_file(str(out / "adapter" / "adapter_model.safetensors"))
+    assert head["weight"].abs().max() > 1e-2  # Adam: about head_lr per step
+    assert max(v.abs().max() for k, v in lora.items() if "lora_B" in k) < 1e-9
+
+
 def test_export_merged_loads_with_automodel(tiny_model_dir, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
