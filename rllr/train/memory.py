@@ -16,7 +16,8 @@ def peak_memory_mib(*, reset: bool = False) -> dict[str, float]:
 
     `memory/peak_rss_mib`: the resident-set high-water mark (Linux `VmHWM`; a reset writes
     5 to /proc/self/clear_refs, so a pipeline that trains several models in one process gets
-    each step's own peak; elsewhere the process lifetime `ru_maxrss`, not resettable).
+    each step's own peak, after `malloc_trim` returns freed heap pages; elsewhere the process
+    lifetime `ru_maxrss`, not resettable).
     `memory/cuda_peak_mib`: the CUDA allocator's peak (`torch.cuda.reset_peak_memory_stats`).
     """
     import torch
@@ -29,6 +30,7 @@ def peak_memory_mib(*, reset: bool = False) -> dict[str, float]:
             torch.cuda.reset_peak_memory_stats()
     if reset:
         _before_resets["rss"] = max(_before_resets["rss"], out["memory/peak_rss_mib"])
+        _trim_heap()
         try:
             _CLEAR_REFS.write_text("5")
         except OSError:  # not Linux, or /proc read-only: the lifetime peak stays
@@ -45,6 +47,19 @@ def lifetime_peaks_mib() -> dict[str, float]:
     if torch.cuda.is_available():
         out["cuda_peak_mib"] = max(_before_resets["cuda"], torch.cuda.max_memory_allocated() / 2**20)
     return out
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc `malloc_trim`), so that RSS after a reset
+    counts live memory, not what earlier work in this process (a pipeline's stages) left mapped."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        pass
 
 
 def _peak_rss_mib() -> float:
