@@ -196,7 +196,9 @@ class AdapterModel(nn.Module):
         each role inside its own `using(...)` block (`rllr.train.ppo_update` does).
         """
         if enabled and not getattr(self.base, "supports_gradient_checkpointing", False):
-            raise ValueError(f"{type(self.base).__name__} does not support gradient checkpointing")
+            from rllr.errors import ConfigError
+
+            raise ConfigError(f"gradient_checkpointing: {type(self.base).__name__} does not support it")
         base = self.base  # transformers 5 renamed gradient_ to activation_checkpointing
         enable = getattr(base, "activation_checkpointing_enable", None) or base.gradient_checkpointing_enable
         disable = getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable
