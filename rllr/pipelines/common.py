@@ -220,3 +220,20 @@ def primary_cell(result: Mapping[str, Any]) -> dict[str, float] | None:
 def default_out(paper: str, config_path: str | None) -> Path:
     name = Path(config_path).stem if config_path else "default"
     return Path(os.environ.get("RLLR_RUNS", "runs")) / f"reproduce-{paper}-{name}"
+
+
+def run_pipeline(paper: str, config_cls: Any, config_path: str | None, overrides: list[str],
+                 module: Any, write_report: Any, *, force: tuple[str, ...] = (),
+                 out: str | None = None) -> Path:
+    """Load `config_cls`, run (or reuse) `module.stages` with `module.sections`, write the
+    report with `write_report(cfg, sections, results, run_dir)`; return the report.md path."""
+    from rllr.config import load_config, to_dict
+    from rllr.io import prepare_run_dir
+    from rllr.pipelines.stages import run_stages
+
+    cfg = load_config(config_cls, config_path, overrides)
+    run_dir = Path(out or cfg.run.out or default_out(paper, config_path))
+    secs = module.sections(cfg)
+    prepare_run_dir(run_dir, to_dict(cfg))
+    results = run_stages(module.stages(cfg), secs, run_dir, force=force)
+    return Path(write_report(cfg, secs, results, run_dir))

@@ -253,17 +253,13 @@ def _stage_perplexity(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dic
 
 def reproduce(config_path: str | None, overrides: list[str], *, force: tuple[str, ...] = (),
               out: str | None = None) -> Path:
-    from rllr.config import load_config
-    from rllr.io import prepare_run_dir
-    from rllr.pipelines.common import default_out
-    from rllr.pipelines.stages import run_stages
+    """Run (or reuse) every stage, then write the report; return the report.md path."""
+    import sys
 
-    cfg = load_config(GlueReproduceConfig, config_path, overrides)
-    run_dir = Path(out or cfg.run.out or default_out("glue", config_path))
-    secs = sections(cfg)
-    prepare_run_dir(run_dir, to_dict(cfg))
-    results = run_stages(stages(cfg), secs, run_dir, force=force)
-    return write_glue_report(cfg, secs, results, run_dir)
+    from rllr.pipelines.common import run_pipeline
+
+    return run_pipeline("glue", GlueReproduceConfig, config_path, overrides, sys.modules[__name__], write_glue_report,
+                        force=force, out=out)
 
 
 def runtime_rows(metrics_files: Mapping[str, str]) -> dict[str, dict[str, Any]]:

@@ -133,17 +133,12 @@ def stages(cfg: RllrReproduceConfig) -> list[Stage]:
 def reproduce(config_path: str | None, overrides: list[str], *, force: tuple[str, ...] = (),
               out: str | None = None) -> Path:
     """Run (or reuse) every stage, then write the report; return the report.md path."""
-    from rllr.config import load_config
-    from rllr.io import prepare_run_dir
-    from rllr.pipelines.common import default_out
-    from rllr.pipelines.stages import run_stages
+    import sys
 
-    cfg = load_config(RllrReproduceConfig, config_path, overrides)
-    run_dir = Path(out or cfg.run.out or default_out("rllr", config_path))
-    secs = sections(cfg)
-    prepare_run_dir(run_dir, to_dict(cfg))
-    results = run_stages(stages(cfg), secs, run_dir, force=force)
-    return write_rllr_report(cfg, secs, results, run_dir)
+    from rllr.pipelines.common import run_pipeline
+
+    return run_pipeline("rllr", RllrReproduceConfig, config_path, overrides, sys.modules[__name__], write_rllr_report,
+                        force=force, out=out)
 
 
 def write_rllr_report(cfg: RllrReproduceConfig, secs: Mapping[str, Any],

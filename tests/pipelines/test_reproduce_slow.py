@@ -22,6 +22,13 @@ STAGE_MODULES = ("rllr.data.rationales", "rllr.data.make_pairs", "rllr.train.rew
                  "rllr.train.ppo", "rllr.teacher.judge", "rllr.eval.evaluate", "rllr.train.sft")
 
 
+def _reproduce(paper, config, out, timeout):
+    cmd = [sys.executable, "-m", "rllr.cli", "reproduce", paper, "--config",
+           str(ROOT / "configs/reproduce" / config), "--out", str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+
+
 @pytest.mark.slow
 def test_reproduce_rllr_tiny_twice(tmp_path):
     if cached_default_model() is None:
@@ -29,10 +36,7 @@ def test_reproduce_rllr_tiny_twice(tmp_path):
     missing = [m for m in STAGE_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"stage modules not available yet: {', '.join(missing)}")
-    cmd = [sys.executable, "-m", "rllr.cli", "reproduce", "rllr", "--config",
-           str(ROOT / "configs/reproduce/tiny.yaml"), "--out", str(tmp_path / "run")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    first = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
+    first = _reproduce("rllr", "tiny.yaml", tmp_path / "run", 3600)
     assert first.returncode == 0, first.stderr[-3000:]
     report = Path(first.stdout.strip().splitlines()[-1])
     text = report.read_text()
@@ -44,7 +48,7 @@ def test_reproduce_rllr_tiny_twice(tmp_path):
     assert "order-inconsistent" in text
     assert (report.parent / "report.html").is_file()
 
-    second = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    second = _reproduce("rllr", "tiny.yaml", tmp_path / "run", 600)
     assert second.returncode == 0, second.stderr[-3000:]
     log = second.stderr
     assert "running" not in log and "resuming" not in log
@@ -55,10 +59,7 @@ def test_reproduce_rllr_tiny_twice(tmp_path):
 def test_reproduce_glue_tiny_twice(tmp_path):
     if cached_default_model() is None:
         pytest.skip("default model not cached: run `rllr models fetch smollm2-135m-instruct`")
-    cmd = [sys.executable, "-m", "rllr.cli", "reproduce", "glue", "--config",
-           str(ROOT / "configs/reproduce/glue-tiny.yaml"), "--out", str(tmp_path / "run")]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    first = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=3600)
+    first = _reproduce("glue", "glue-tiny.yaml", tmp_path / "run", 3600)
     assert first.returncode == 0, first.stderr[-3000:]
     report = Path(first.stdout.strip().splitlines()[-1])
     text = report.read_text()
@@ -68,6 +69,6 @@ def test_reproduce_glue_tiny_twice(tmp_path):
         assert section in text
     assert "| ppo/sst2 |" in text and "| grpo/all |" in text and (report.parent / "report.html").is_file()
 
-    second = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    second = _reproduce("glue", "glue-tiny.yaml", tmp_path / "run", 600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "running" not in second.stderr and second.stderr.count(" cached ") >= 11
