@@ -36,7 +36,23 @@ RANDOM_INIT = {  # Qwen2-style configs for GPU timing without downloads
                    "num_attention_heads": 14, "num_key_value_heads": 2, "tie_word_embeddings": True},
     "qwen2-1.5b": {"hidden_size": 1536, "intermediate_size": 8960, "num_hidden_layers": 28,
                    "num_attention_heads": 12, "num_key_value_heads": 2, "tie_word_embeddings": True},
+    "qwen2-tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,  # tests of this path
+                   "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True},
 }
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync() -> None:
+    """Wait for queued CUDA kernels before reading a wall clock (no-op on CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def peak_memory_mib() -> dict[str, float]:
@@ -155,22 +171,24 @@ def side_copies(args: argparse.Namespace) -> dict[str, Any]:
     from rllr.models.load import load_causal_lm, load_tokenizer
     tokenizer = load_tokenizer(args.model)
     prompts, _, _ = workload_prompts(tokenizer, args.prompts * args.group)
+    dev = _device()
     lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
-    policy = get_peft_model(load_causal_lm(args.model), lora)
-    value = get_peft_model(load_causal_lm(args.model), lora)
+    policy = get_peft_model(load_causal_lm(args.model, device=dev), lora)
+    value = get_peft_model(load_causal_lm(args.model, device=dev), lora)
     if args.checkpointing:  # transformers checkpoints only in train mode (no dropout in these models)
         for m in (policy, value):
             m.base_model.model.gradient_checkpointing_enable({"use_reentrant": False})
             m.train()
-    ref, rm1, rm2 = (load_causal_lm(args.model) for _ in range(3))
+    ref, rm1, rm2 = (load_causal_lm(args.model, device=dev) for _ in range(3))
     hidden = policy.config.hidden_size
-    heads = {n: torch.nn.Linear(hidden, 1) for n in ("value", "rm1", "rm2")}
+    heads = {n: torch.nn.Linear(hidden, 1, device=dev) for n in ("value", "rm1", "rm2")}
     opt = torch.optim.AdamW([p for p in [*policy.parameters(), *value.parameters(), *heads["value"].parameters()]
                              if p.requires_grad], lr=1e-5)
     times, tokens = [], 0.0
     for _ in range(args.steps):
+        _sync()
         t0 = time.perf_counter()
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(dev)
         with torch.no_grad():
             out = policy.generate(**enc, max_new_tokens=args.new_tokens, do_sample=True, top_k=0,
                                   eos_token_id=eos_token_ids(policy, tokenizer), pad_token_id=tokenizer.pad_token_id)
@@ -189,6 +207,7 @@ def side_copies(args: argparse.Namespace) -> dict[str, Any]:
         loss.backward()
         opt.step()
         opt.zero_grad()
+        _sync()
         times.append(time.perf_counter() - t0)
     return {"s_per_step": times[-1], "first_step_s": times[0], "tokens_per_s": tokens / times[-1]}
 
@@ -211,13 +230,15 @@ def side_base_infer(args: argparse.Namespace) -> dict[str, Any]:
     from rllr.models.load import load_causal_lm, load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
-    model = load_causal_lm(args.model)
+    model = load_causal_lm(args.model, device=_device())
     prompts, _, _ = workload_prompts(tokenizer, args.prompts * args.group)
-    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    _sync()
     t0 = time.perf_counter()
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=args.new_tokens, do_sample=True, top_k=0,
                              eos_token_id=eos_token_ids(model, tokenizer), pad_token_id=tokenizer.pad_token_id)
+    _sync()
     dt = time.perf_counter() - t0
     return {"s_per_step": dt, "first_step_s": dt,
             "tokens_per_s": (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0] / dt}
