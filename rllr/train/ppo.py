@@ -160,8 +160,6 @@ class PPOConfig:
 
 def run(cfg: PPOConfig) -> dict[str, Any]:
     """Train the policy; write metrics.jsonl, checkpoints, `<out>/policy`, eval/metrics.json, summary.json."""
-    from accelerate import Accelerator
-
     from rllr.errors import RllrError
     from rllr.eval.evaluate import flat_metrics
     from rllr.io import MetricsLogger, atomic_write_json, default_run_dir, prepare_run_dir
@@ -171,13 +169,14 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     from rllr.rl.advantages import ADVANTAGES, sequence_to_token_rewards, whiten_advantages
     from rllr.rl.kl import kl_penalty
     from rllr.rl.masked import masked_mean, masked_sum
+    from rllr.train.accel import make_accelerator
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from rllr.train.memory import peak_memory_mib
     from rllr.train.ppo_update import accumulate_minibatch, sync_grads
     from rllr.train.rollout import sample, score_rollout
 
     # --- setup -----------------------------------------------------------------------------
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = make_accelerator()
     rank, world = accelerator.process_index, accelerator.num_processes
     out = Path(cfg.out) if cfg.out else default_run_dir("ppo")
     if accelerator.is_main_process:

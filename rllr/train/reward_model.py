@@ -111,7 +111,6 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     """Train the reward adapter + head; write `<out>/adapter`, metrics.jsonl, eval.json, summary.json."""
     import random
 
-    from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
@@ -121,13 +120,13 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     from rllr.io import MetricsLogger, atomic_write_json, default_run_dir, prepare_run_dir
     from rllr.models.load import load_tokenizer
     from rllr.rl.losses import bradley_terry_loss
+    from rllr.train.accel import make_accelerator, num_processes
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
     from rllr.train.optim import grad_accumulation
 
     # --- setup -----------------------------------------------------------------------------
-    accum = grad_accumulation(cfg.optim, PartialState(cpu=not torch.cuda.is_available()).num_processes)
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision),
-                              gradient_accumulation_steps=accum)
+    accum = grad_accumulation(cfg.optim, num_processes())
+    accelerator = make_accelerator(resolve_precision(cfg.mixed_precision), accum)
     world, rank = accelerator.num_processes, accelerator.process_index
     out = Path(cfg.out) if cfg.out else default_run_dir("rm")
     if accelerator.is_main_process:

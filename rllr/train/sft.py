@@ -117,7 +117,6 @@ class SFTConfig:
 
 def run(cfg: SFTConfig) -> dict[str, Any]:
     """Train the SFT adapter; write `<out>/adapter`, metrics.jsonl, eval.json, summary.json."""
-    from accelerate import Accelerator, PartialState
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
     from transformers import get_cosine_schedule_with_warmup
@@ -133,13 +132,12 @@ def run(cfg: SFTConfig) -> dict[str, Any]:
     from rllr.io import MetricsLogger, atomic_write_json, default_run_dir, prepare_run_dir
     from rllr.models.adapters import AdapterModel
     from rllr.models.load import load_merged, load_tokenizer
+    from rllr.train.accel import make_accelerator, num_processes
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
     # --- setup -----------------------------------------------------------------------------
-    # cpu=True without CUDA: torchrun / `accelerate launch --multi_gpu` on a CPU host then uses gloo
-    accum = grad_accumulation(cfg.optim, PartialState(cpu=not torch.cuda.is_available()).num_processes)
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.mixed_precision),
-                              gradient_accumulation_steps=accum)
+    accum = grad_accumulation(cfg.optim, num_processes())
+    accelerator = make_accelerator(resolve_precision(cfg.mixed_precision), accum)
     world, rank = accelerator.num_processes, accelerator.process_index
     out = Path(cfg.out) if cfg.out else default_run_dir("sft")
     if accelerator.is_main_process:

@@ -137,10 +137,12 @@ def test_micro_batches_give_the_same_update(tiny_dir, tmp_path, varied_reward):
     a, b = _metrics(tmp_path / "whole")[0], _metrics(tmp_path / "micro")[0]
     assert b["loss/policy"] == pytest.approx(a["loss/policy"], rel=1e-4, abs=1e-6)
     assert b["loss/value"] == pytest.approx(a["loss/value"], rel=1e-4, abs=1e-6)
+    # CUDA sums in another order: a near-zero gradient can then move Adam's first step (~lr) a bit
+    atol = 5e-5 if torch.cuda.is_available() else 1e-5
     for name in ("policy", "value"):
         wa, wb = _adapter(tmp_path / "whole", 1, name), _adapter(tmp_path / "micro", 1, name)
         for k in wa:
-            torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(wa[k], wb[k], atol=atol, rtol=1e-4)
 
 
 @pytest.mark.parametrize("value_init", ["fresh", "policy_head"])

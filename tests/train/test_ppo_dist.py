@@ -26,7 +26,8 @@ def test_two_process_grpo_step(tmp_path):
     cmd = [str(accelerate), "launch", "--config_file", str(config), "-m", "rllr.cli", "ppo", "--algo", "grpo",
            f"model={model_dir}", f"out={out}", "steps=1", "group_size=2", "prompts_per_step=1",
            "max_new_tokens=4", "minibatch_size=2", "lora.r=4", "max_prompts=4", "eval_limit=0"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "CUDA_VISIBLE_DEVICES": ""}  # CPU ranks on a GPU host too (2 ranks on 1 GPU: NCCL refuses)
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

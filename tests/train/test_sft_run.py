@@ -32,7 +32,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 def _sft(args, launcher=(), kill_mid_save=False):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "CUDA_VISIBLE_DEVICES": ""}  # CPU ranks on a GPU host too (2 ranks on 1 GPU: NCCL refuses)
     cmd = [*launcher] if launcher else [sys.executable]
     cmd += ["-c", KILL_MID_SAVE] if kill_mid_save else ["-m", "rllr.cli"]
     cmd += ["sft", *args]
