@@ -83,6 +83,7 @@ def side_rllr(args: argparse.Namespace, algo: str) -> dict[str, Any]:
                      f"prompts_per_step={args.prompts}", f"max_new_tokens={args.new_tokens}", "split=train",
                      "lora.r=16", "lora.alpha=32", "lora.dropout=0.0", "lr=1e-5", "eval_limit=0",
                      f"forward_batch_size={args.prompts * args.group}", "kl_coef=0.04",
+                     f"micro_batch_size={args.micro_batch}",
                      f"gradient_checkpointing={str(args.checkpointing).lower()}"]
         if algo == "grpo":
             overrides += [f"group_size={args.group}", f"minibatch_size={args.prompts * args.group}",
@@ -146,10 +147,12 @@ def side_trl(args: argparse.Namespace) -> dict[str, Any]:
         def on_step_end(self, *a: Any, **k: Any) -> None:
             times.append(time.perf_counter() - self.t0)
 
+    accum = args.prompts * args.group // args.micro_batch
     with tempfile.TemporaryDirectory() as tmp:
         cfg = GRPOConfig(
-            output_dir=tmp, per_device_train_batch_size=args.prompts * args.group, num_generations=args.group,
-            steps_per_generation=1, gradient_accumulation_steps=1, max_completion_length=args.new_tokens,
+            # one generation of P*G completions per optimizer step, trained in micro-batches of M rows
+            output_dir=tmp, per_device_train_batch_size=args.micro_batch, num_generations=args.group,
+            steps_per_generation=accum, gradient_accumulation_steps=accum, max_completion_length=args.new_tokens,
             beta=0.04, learning_rate=1e-5, max_steps=args.steps, temperature=1.0, top_p=1.0, top_k=0,
             logging_steps=1, report_to="none", save_strategy="no", use_cpu=not torch.cuda.is_available(),
             bf16=False, disable_dropout=True, gradient_checkpointing=args.checkpointing, num_iterations=1, shuffle_dataset=False, seed=0)
@@ -200,11 +203,13 @@ def side_copies(args: argparse.Namespace) -> dict[str, Any]:
         with torch.no_grad():
             old, ref_lp = _lp(policy, out, mask, n, resp), _lp(ref, out, mask, n, resp)
             scores = heads["rm1"](_last_hidden(rm1, out, mask)[:, -1]) + heads["rm2"](_last_hidden(rm2, out, mask)[:, -1])
-        ratio = torch.exp(_lp(policy, out, mask, n, resp) - old)
-        values = heads["value"](_last_hidden(value, out, mask)[:, n - 1:-1]).squeeze(-1)
         adv = scores.detach() - 0.04 * (old - ref_lp)
-        loss = -(ratio * adv).mean() + 0.5 * ((values - adv) ** 2).mean()
-        loss.backward()
+        for rows in torch.split(torch.arange(out.shape[0], device=dev), args.micro_batch):  # accumulate
+            ids, m, r, a = out[rows], mask[rows], resp[rows], adv[rows]
+            ratio = torch.exp(_lp(policy, ids, m, n, r) - old[rows])
+            values = heads["value"](_last_hidden(value, ids, m)[:, n - 1:-1]).squeeze(-1)
+            loss = -(ratio * a).mean() + 0.5 * ((values - a) ** 2).mean()
+            (loss * len(rows) / out.shape[0]).backward()
         opt.step()
         opt.zero_grad()
         _sync()
@@ -268,7 +273,7 @@ def random_init_model(name: str, tokenizer_from: str, root: Path) -> str:
 def run_side(side: str, args: argparse.Namespace, rm_dir: Path) -> dict[str, Any] | None:
     cmd = [sys.executable, "-m", "rllr.bench.rl", "--side", side, "--model", args.model, "--steps", str(args.steps),
            "--prompts", str(args.prompts), "--group", str(args.group), "--new-tokens", str(args.new_tokens),
-           "--rm-dir", str(rm_dir)]
+           "--micro-batch", str(args.micro_batch), "--rm-dir", str(rm_dir)]
     if not args.checkpointing:
         cmd.append("--no-checkpointing")
     for kv in args.set or []:
@@ -285,6 +290,11 @@ def main(args: argparse.Namespace) -> int:
     """Run the sides in fresh subprocesses; print a table and the ratios."""
     import importlib.util
 
+    from rllr.errors import RllrError
+
+    if (args.prompts * args.group) % args.micro_batch:
+        raise RllrError(f"bench rl: --micro-batch {args.micro_batch} must divide prompts x group = "
+                        f"{args.prompts * args.group}")
     with tempfile.TemporaryDirectory() as tmp:
         if args.random_init:
             args.model = random_init_model(args.random_init, args.model, Path(tmp))
@@ -296,7 +306,8 @@ def main(args: argparse.Namespace) -> int:
             make_rm_adapters(args.model, Path(tmp) / "rms")
         results = {s: r for s in sides if (r := run_side(s, args, Path(tmp) / "rms")) is not None}
     print(f"workload: {args.model}, {args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, "
-          f"LoRA r=16 q/v, KL 0.04, checkpointing {'on' if args.checkpointing else 'off'}, "
+          f"LoRA r=16 q/v, KL 0.04, training micro-batch {args.micro_batch} rows, "
+          f"checkpointing {'on' if args.checkpointing else 'off'}, "
           f"step {args.steps} of {args.steps}")
     print(f"{'side':<12}{'s/step':>10}{'1st step s':>12}{'tok/s':>10}{'peak RSS MiB':>14}{'cuda MiB':>10}")
     for s, r in results.items():
@@ -322,6 +333,7 @@ def _side_main() -> int:
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--group", type=int, default=4)
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--micro-batch", type=int, default=8)
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false")
     p.add_argument("--rm-dir", help="folder with rm_label/ and rm_rationale/ adapters (rllr-ppo)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra PPOConfig override (rllr sides)")

@@ -23,6 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", type=int, default=8)
     p.add_argument("--group", type=int, default=4, help="samples per prompt")
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--micro-batch", type=int, default=8,
+                   help="rows per training forward/backward, every training side (TRL: per-device batch "
+                        "with gradient accumulation); the default is rllr's PPOConfig.micro_batch_size")
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false",
                    help="store activations instead of recomputing them (all training sides)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
