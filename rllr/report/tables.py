@@ -11,8 +11,11 @@ and printed as ``"91.0 [89.0, 93.0]"`` (scaled by `scale`, 100 for accuracies).
 Layouts:
 - `methods_table`: rows × columns with an AVG column: RLLR Table 4 (methods × tasks),
   RLLR Table 5/9 (reward models × tasks), GLUE-paper Table 1 and 9 (methods × tasks).
-  The AVG interval is a normal approximation that treats tasks as independent:
-  se_avg = sqrt(sum se_i^2) / k with se_i = (high_i - low_i) / (2 * 1.96). That is our
+  The AVG interval is a normal approximation that treats tasks as independent, taken on
+  each side of the point so that skewed bootstrap intervals stay skewed:
+  low_avg = mean - sqrt(sum (point_i - low_i)^2) / k, high_avg = mean + sqrt(sum (high_i -
+  point_i)^2) / k (= 1.96 * se_avg with se_i = side_i / 1.96). It never leaves the range of
+  the per-task bounds (a symmetric interval put 100% accuracy's AVG above 100). That is our
   choice; the papers print no interval for the average.
 - `transfer_table`: GLUE-paper Tables 2/3 (source -> target rows, methods as columns).
 - `value_table`: plain numbers (perplexity, Table 5; runtime and memory per step).
@@ -67,15 +70,15 @@ def format_cell(cell: Cell | None, scale: float = 100.0, digits: int = 1) -> str
 
 
 def average_cell(cells: Sequence[Cell]) -> Cell | None:
-    """Mean of the points, with the independent-tasks normal-approximation interval."""
+    """Mean of the points, with the independent-tasks normal-approximation interval per side."""
     if not cells:
         return None
-    mean = sum(c.point for c in cells) / len(cells)
+    k, mean = len(cells), sum(c.point for c in cells) / len(cells)
     if any(c.low is None or c.high is None for c in cells):
         return Cell(mean)
-    var = sum(((c.high - c.low) / (2 * Z95)) ** 2 for c in cells)  # type: ignore[operator]
-    half = Z95 * math.sqrt(var) / len(cells)
-    return Cell(mean, mean - half, mean + half)
+    below = math.sqrt(sum((c.point - c.low) ** 2 for c in cells)) / k  # type: ignore[operator]
+    above = math.sqrt(sum((c.high - c.point) ** 2 for c in cells)) / k  # type: ignore[operator]
+    return Cell(mean, mean - below, mean + above)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]],

@@ -49,6 +49,15 @@ def test_average_cell_normal_approximation():
     assert average_cell([Cell(0.8), Cell(0.6, 0.5, 0.7)]).low is None
 
 
+def test_average_cell_keeps_skewed_intervals_inside_the_range():
+    # a perfect task with bootstrap CI [0.4, 1.0] and a symmetric one: mean 0.75,
+    # low = 0.75 - sqrt(0.6^2 + 0.2^2) / 2 = 0.43377, high = 0.75 + sqrt(0 + 0.2^2) / 2 = 0.85
+    avg = average_cell([Cell(1.0, 0.4, 1.0), Cell(0.5, 0.3, 0.7)])
+    assert math.isclose(avg.low, 0.75 - math.sqrt(0.4) / 2) and math.isclose(avg.high, 0.85)
+    both_perfect = average_cell([Cell(1.0, 0.4, 1.0), Cell(1.0, 0.625, 1.0)])
+    assert both_perfect.high == 1.0  # the symmetric formula gave 1.0 + 0.176 (Table 5's "101.4")
+
+
 def test_methods_table_layout_and_cis():
     md = methods_table(TABLE4, ["sst2", "mnli"])
     lines = md.splitlines()
