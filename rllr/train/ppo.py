@@ -213,10 +213,14 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         rollout = sample(model, tokenizer, prompts, group_size=G, max_new_tokens=cfg.max_new_tokens,
                          temperature=cfg.temperature, top_p=cfg.top_p)
         mask = rollout.response_mask                                       # [B, T] bool
+        B = mask.shape[0]
         t_gen = time.perf_counter() - t0
         # --- score -------------------------------------------------------------------------
+        # one optimizer step per rollout and no KL in the reward: pi_old is the training
+        # forward's own (detached) log-probs, so their separate forward is skipped
+        on_policy = cfg.ppo_epochs == 1 and cfg.minibatch_size >= B and not (need_ref and cfg.kl_placement == "reward")
         roles = score_rollout(model, rollout, temperature=cfg.temperature, need_ref=need_ref,
-                              value_role=value_role, chunk=cfg.forward_batch_size)
+                              value_role=value_role, chunk=cfg.forward_batch_size, need_old=not on_policy)
         inputs = ScoreInputs(rollout.texts, [ex for _, ex in chosen for _ in range(G)],
                              [t for t, _ in chosen for _ in range(G)], cfg.fmt,
                              rollout.input_ids, rollout.attention_mask, model)
@@ -224,8 +228,9 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         rewards = shape_rewards(cfg.rewards, scores, moments).to(mask.device)  # [B]
         # --- advantages --------------------------------------------------------------------
         with torch.no_grad():
-            kl = (kl_penalty(roles.old_logprobs, roles.ref_logprobs, cfg.kl_estimator)
-                  if roles.ref_logprobs is not None else torch.zeros_like(roles.old_logprobs))
+            kl = None if roles.old_logprobs is None else (
+                kl_penalty(roles.old_logprobs, roles.ref_logprobs, cfg.kl_estimator)
+                if roles.ref_logprobs is not None else torch.zeros_like(roles.old_logprobs))
             in_reward = cfg.kl_placement == "reward"
             token_rewards = sequence_to_token_rewards(rewards, mask, kl if in_reward else None, kl_ctl.value)
             adv = ADVANTAGES[cfg.algo](token_rewards, mask, values=roles.old_values, group_size=G,
@@ -235,13 +240,16 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         # --- ppo epochs --------------------------------------------------------------------
         finite = bool(torch.isfinite(rewards).all()) and bool(torch.isfinite(adv.advantages).all())
         stats: dict[str, list[float]] = {}
-        B = mask.shape[0]
+        # on-policy: the update's log-probs, for the KL metric (rows of a skipped minibatch: KL 0)
+        trained_lp = None if kl is not None else (
+            roles.ref_logprobs.clone() if roles.ref_logprobs is not None else torch.zeros(mask.shape, device=mask.device))
         for _ in range(cfg.ppo_epochs if finite else 0):
             order = torch.randperm(B)
             for i in range(0, B, cfg.minibatch_size):
                 idx = order[i:i + cfg.minibatch_size]
                 optimizer.zero_grad(set_to_none=True)
-                mb_stats = accumulate_minibatch(model, cfg, rollout, roles, adv, idx, value_role, kl_ctl.value)
+                mb_stats = accumulate_minibatch(model, cfg, rollout, roles, adv, idx, value_role, kl_ctl.value,
+                                                logprobs_out=trained_lp)
                 ok = torch.tensor([float(math.isfinite(mb_stats["loss/total"]))], device=accelerator.device)
                 if float(accelerator.reduce(ok, reduction="sum")) < world:  # all ranks skip together
                     optimizer.zero_grad(set_to_none=True)
@@ -257,6 +265,10 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         if skipped > cfg.max_nonfinite:
             raise RllrError(f"ppo: {skipped} non-finite minibatches/rewards skipped "
                             f"(> max_nonfinite={cfg.max_nonfinite}) at step {step}; lower lr or check rewards")
+        if kl is None:
+            assert trained_lp is not None
+            kl = (kl_penalty(trained_lp, roles.ref_logprobs, cfg.kl_estimator) if roles.ref_logprobs is not None
+                  else torch.zeros_like(trained_lp))
         seq_kl = masked_sum(kl, mask, dim=-1)                              # [B]
         kl_ctl.update(float(accelerator.gather(seq_kl).mean()), B * world)
         # --- log ---------------------------------------------------------------------------

@@ -19,12 +19,14 @@ import torch
 
 
 def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx: torch.Tensor,
-                         value_role: tuple[str, str] | None, kl_coef: float) -> dict[str, float]:
+                         value_role: tuple[str, str] | None, kl_coef: float,
+                         logprobs_out: torch.Tensor | None = None) -> dict[str, float]:
     """Backward the minibatch `idx` in micro-batches; return its stats (losses summed, rest averaged).
 
     Each micro-batch loss is normalised by the whole minibatch's counts (`aggregate_loss`
     num_tokens / num_seqs), so the accumulated gradient equals the one-shot minibatch gradient.
     A non-finite loss is not backpropagated and `loss/total` is NaN: the caller skips the minibatch.
+    `logprobs_out` `[B, T]`: receives the policy's detached log-probs of rows `idx`.
     """
     mask = rollout.response_mask[idx]
     norm = {"num_tokens": mask.sum().clamp(min=1), "num_seqs": mask.any(-1).sum().clamp(min=1)}
@@ -35,7 +37,8 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
         part_idx = idx[j:j + micro]
         with model.using("policy"):
             total, stats = policy_losses(model, cfg, rollout, roles, adv, part_idx, kl_coef,
-                                         value_head="policy" if value_role == ("policy", "policy") else None, **norm)
+                                         value_head="policy" if value_role == ("policy", "policy") else None,
+                                         logprobs_out=logprobs_out, **norm)
             if not torch.isfinite(total):
                 return {"loss/total": math.nan}
             total.backward()
@@ -55,10 +58,13 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
 
 def policy_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx: torch.Tensor, kl_coef: float, *,
                   value_head: str | None = None, num_tokens: torch.Tensor | None = None,
-                  num_seqs: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  num_seqs: torch.Tensor | None = None,
+                  logprobs_out: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Clipped policy loss (+ KL-as-loss, + value loss of a head on the policy) on rows `idx`, with gradients.
 
-    `num_tokens` / `num_seqs`: normalisers for `aggregate_loss` (None = this batch's own)."""
+    `num_tokens` / `num_seqs`: normalisers for `aggregate_loss` (None = this batch's own).
+    Without `roles.old_logprobs` (on-policy) pi_old is these log-probs, detached: ratio 1,
+    gradient of the plain policy gradient, no clipping."""
     from rllr.rl.kl import kl_penalty
     from rllr.rl.logprobs import logprobs_from_logits
     from rllr.rl.losses import entropy_from_logits, ppo_policy_loss
@@ -70,7 +76,10 @@ def policy_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx:
     hidden = response_hidden(model, "policy", part)                       # [b, T, H]
     logits = model.logits_at(hidden)                                      # [b, T, V]
     logprobs = logprobs_from_logits(logits, part.response_ids, temperature=cfg.temperature)
-    pl = ppo_policy_loss(logprobs, roles.old_logprobs[idx], adv.advantages[idx], mask,
+    if logprobs_out is not None:
+        logprobs_out[idx] = logprobs.detach()
+    old = roles.old_logprobs[idx] if roles.old_logprobs is not None else logprobs.detach()
+    pl = ppo_policy_loss(logprobs, old, adv.advantages[idx], mask,
                          clip_eps=cfg.clip_eps, aggregation=cfg.loss_aggregation,
                          num_tokens=num_tokens, num_seqs=num_seqs)
     total = pl.loss

@@ -123,8 +123,10 @@ def response_logprobs(model: Any, hidden: Tensor, response_ids: Tensor, temperat
 class RolloutScores:
     """What PPO needs from the frozen roles at rollout time; all `[B, T]` float32 unless noted."""
 
-    old_logprobs: Tensor
-    """log pi_old(y_t) under the `policy` adapter."""
+    old_logprobs: Tensor | None
+    """log pi_old(y_t) under the `policy` adapter; None when the update is on-policy (one
+    optimizer step per rollout): the training forward's own detached log-probs are then
+    pi_old exactly, and this forward is skipped (TRL's GRPO does the same)."""
     ref_logprobs: Tensor | None
     """log pi_ref(y_t) with all adapters off; None when no KL is used."""
     old_values: Tensor | None
@@ -133,17 +135,21 @@ class RolloutScores:
 
 @torch.no_grad()
 def score_rollout(model: Any, rollout: Rollout, *, temperature: float, need_ref: bool,
-                  value_role: tuple[str, str] | None, chunk: int = 16) -> RolloutScores:
+                  value_role: tuple[str, str] | None, chunk: int = 16, need_old: bool = True) -> RolloutScores:
     """One no-grad forward per role over (query + response), in row chunks of `chunk`.
 
     `value_role` is (adapter, head): ("value", "value") for a separate critic adapter,
     ("policy", "policy") for a value head on the policy (then the policy forward is reused).
+    `need_old=False` skips the policy's own forward unless its value head needs it.
     """
     olds, refs, values = [], [], []
+    policy_value = value_role is not None and value_role[0] == "policy"
     for i in range(0, rollout.response_ids.shape[0], chunk):
         part = rollout.rows(torch.arange(i, min(i + chunk, rollout.response_ids.shape[0])))
-        hidden = response_hidden(model, "policy", part)
-        olds.append(response_logprobs(model, hidden, part.response_ids, temperature))
+        if need_old or policy_value:
+            hidden = response_hidden(model, "policy", part)
+        if need_old:
+            olds.append(response_logprobs(model, hidden, part.response_ids, temperature))
         if value_role is not None:
             adapter, head = value_role
             if adapter != "policy":
@@ -151,5 +157,5 @@ def score_rollout(model: Any, rollout: Rollout, *, temperature: float, need_ref:
             values.append(model.head_scores(head, hidden))
         if need_ref:
             refs.append(response_logprobs(model, response_hidden(model, None, part), part.response_ids, temperature))
-    return RolloutScores(torch.cat(olds), torch.cat(refs) if refs else None,
+    return RolloutScores(torch.cat(olds) if olds else None, torch.cat(refs) if refs else None,
                          torch.cat(values) if values else None)

@@ -172,3 +172,43 @@ def test_rollout_hits_parse_each_sample_against_its_prompt():
     hits = rollout_hits([(task, pos), (task, neg)], texts, "judgement", 2)
     assert hits.tolist() == [1.0, 0.0, 0.0, 1.0]
     assert rollout_hits([(get_task("squad_v1"), pos)], ["x"], "judgement", 1) is None
+
+
+@pytest.mark.parametrize("algo_args", [("algo=grpo", "group_size=4", "kl_placement=loss", "kl_estimator=k3"),
+                                       ("algo=gae", "group_size=2", "kl_placement=loss", "value_init=policy_head")])
+def test_on_policy_step_skips_the_old_logprob_forward(tiny_dir, tmp_path, varied_reward, monkeypatch, algo_args):
+    """One optimizer step per rollout: pi_old = the training forward's detached log-probs. Same
+    update, KL metric and losses as with the separate no-grad forward, one forward fewer."""
+    from rllr.train import rollout
+
+    common = ("steps=2", "save_every=1", "minibatch_size=8", "micro_batch_size=2", *algo_args)
+    calls: list[bool] = []
+    real = rollout.score_rollout
+
+    def spy(*a, need_old=True, **k):
+        calls.append(need_old)
+        return real(*a, need_old=need_old, **k)
+
+    monkeypatch.setattr(rollout, "score_rollout", spy)
+    run(_cfg(tiny_dir, tmp_path / "reuse", *common))
+    assert calls == [False, False]
+    monkeypatch.setattr(rollout, "score_rollout", lambda *a, need_old=True, **k: real(*a, need_old=True, **k))
+    run(_cfg(tiny_dir, tmp_path / "forward", *common))
+    a, b = _metrics(tmp_path / "forward"), _metrics(tmp_path / "reuse")
+    for key in ("loss/policy", "loss/kl", "kl/seq_mean", "ppo/approx_kl", "ppo/clipfrac"):
+        assert b[1][key] == pytest.approx(a[1][key], rel=1e-4, abs=1e-6), key
+    assert a[1]["kl/seq_mean"] != 0.0  # step 2: the policy has moved away from the reference
+    for k, v in _adapter(tmp_path / "forward", 2).items():
+        torch.testing.assert_close(_adapter(tmp_path / "reuse", 2)[k], v, atol=1e-5, rtol=1e-4)
+
+
+def test_kl_in_the_reward_keeps_the_old_logprob_forward(tiny_dir, tmp_path, varied_reward, monkeypatch):
+    from rllr.train import rollout
+
+    calls: list[bool] = []
+    real = rollout.score_rollout
+    monkeypatch.setattr(rollout, "score_rollout",
+                        lambda *a, need_old=True, **k: calls.append(need_old) or real(*a, need_old=need_old, **k))
+    run(_cfg(tiny_dir, tmp_path / "r", "algo=gae", "steps=1", "group_size=2", "minibatch_size=8",
+             "kl_placement=reward", "kl_coef=0.1"))
+    assert calls == [True]  # the per-token KL penalty is built before the update
