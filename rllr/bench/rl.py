@@ -273,12 +273,16 @@ def random_init_model(name: str, tokenizer_from: str, root: Path) -> str:
 def run_side(side: str, args: argparse.Namespace, rm_dir: Path) -> dict[str, Any] | None:
     cmd = [sys.executable, "-m", "rllr.bench.rl", "--side", side, "--model", args.model, "--steps", str(args.steps),
            "--prompts", str(args.prompts), "--group", str(args.group), "--new-tokens", str(args.new_tokens),
-           "--micro-batch", str(args.micro_batch), "--rm-dir", str(rm_dir)]
+           "--micro-batch", str(args.micro_batch), "--rm-dir", str(rm_dir),
+           "--set", f"mmap_threshold_kib={args.mmap_threshold_kib or 'null'}"]
     if not args.checkpointing:
         cmd.append("--no-checkpointing")
     for kv in args.set or []:
         cmd += ["--set", kv]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    if args.mmap_threshold_kib:  # every side, not only rllr's trainer (which sets it itself)
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold_kib * 1024)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         print(f"{side}: failed (exit {proc.returncode})\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -307,6 +311,7 @@ def main(args: argparse.Namespace) -> int:
         results = {s: r for s in sides if (r := run_side(s, args, Path(tmp) / "rms")) is not None}
     print(f"workload: {args.model}, {args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, "
           f"LoRA r=16 q/v, KL 0.04, training micro-batch {args.micro_batch} rows, "
+          f"glibc mmap threshold {f'{args.mmap_threshold_kib} KiB' if args.mmap_threshold_kib else 'dynamic'}, "
           f"checkpointing {'on' if args.checkpointing else 'off'}, "
           f"step {args.steps} of {args.steps}")
     print(f"{'side':<12}{'s/step':>10}{'1st step s':>12}{'tok/s':>10}{'peak RSS MiB':>14}{'cuda MiB':>10}")

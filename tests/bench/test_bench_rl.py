@@ -17,7 +17,7 @@ def test_bench_prints_all_ratio_lines(tmp_path, capsys, monkeypatch):
     tok.save_pretrained(model)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     args = argparse.Namespace(model=str(model), random_init=None, steps=1, prompts=2, group=2, new_tokens=4,
-                              checkpointing=True, micro_batch=2, set=None, sides=("rllr-grpo", "rllr-ppo", "copies-ppo", "base-infer"))
+                              checkpointing=True, micro_batch=2, mmap_threshold_kib=128, set=None, sides=("rllr-grpo", "rllr-ppo", "copies-ppo", "base-infer"))
     assert main(args) == 0
     out = capsys.readouterr().out
     for side in args.sides:
@@ -37,7 +37,7 @@ def test_random_init_model_and_micro_batch_check(tmp_path, capsys):
     make_tiny_lm(vocab_size=len(tok)).save_pretrained(tok_dir)
     tok.save_pretrained(tok_dir)
     args = argparse.Namespace(model=str(tok_dir), random_init="qwen2-tiny", steps=1, prompts=2, group=2,
-                              new_tokens=4, checkpointing=True, micro_batch=2, set=None, sides=("base-infer",))
+                              new_tokens=4, checkpointing=True, micro_batch=2, mmap_threshold_kib=128, set=None, sides=("base-infer",))
     assert main(args) == 0
     assert re.search(r"^base-infer\s+\d", capsys.readouterr().out, re.MULTILINE)
     with pytest.raises(RllrError, match="--micro-batch 3 must divide"):
