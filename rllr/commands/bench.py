@@ -26,9 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--micro-batch", type=int, default=8,
                    help="rows per training forward/backward, every training side (TRL: per-device batch "
                         "with gradient accumulation); the default is rllr's PPOConfig.micro_batch_size")
-    p.add_argument("--mmap-threshold-kib", type=int, default=128,
-                   help="glibc MALLOC_MMAP_THRESHOLD_ for every side (rllr's PPOConfig default); 0 = glibc's "
-                        "dynamic default, which keeps freed tensors of a few MiB resident")
+    p.add_argument("--mmap-threshold-kib", type=int, default=0,
+                   help="glibc MALLOC_MMAP_THRESHOLD_ for every side, e.g. 128 (less memory, slower steps); "
+                        "0 = glibc's dynamic default, which keeps freed tensors of a few MiB resident")
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false",
                    help="store activations instead of recomputing them (all training sides)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
