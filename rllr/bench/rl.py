@@ -12,7 +12,9 @@ Workload (both sides identical): SST-2 prompts in the <Judgement> format, LoRA r
 q/v, P prompts x G samples, N new tokens, KL coefficient 0.04 (GRPO: k3 in the loss; TRL's
 `beta`), one optimizer step per rollout, temperature 1, no top-k / top-p, activation
 (gradient) checkpointing on for every training side (TRL's GRPOConfig default;
-`--no-checkpointing` turns it off everywhere). The RM adapters of the PPO side are made by
+`--no-checkpointing` turns it off everywhere), training in micro-batches of M rows on every
+side (`--micro-batch`; TRL: per-device batch M with P*G/M accumulation steps), and the same
+glibc mmap threshold for every side (`--mmap-threshold-kib`, default glibc's own). The RM adapters of the PPO side are made by
 the driver, so their throw-away model load is not in that side's peak.
 The copies side is a minimal hand-written PPO step (no library): it exists to measure what
 separate models cost, not to train.
