@@ -5,8 +5,8 @@ separate model copies, plus a base-model inference footprint.
 Each side runs in a fresh subprocess (`python -m rllr.bench.rl --side NAME`) so that the
 peak RSS (`resource.getrusage` high-water mark, which includes the model load and the
 Python/torch baseline) and `torch.cuda.max_memory_allocated` are per side. A side prints one
-JSON line: seconds per step (the last of `steps`; the first includes warm-up), generated
-tokens per second and peak memory.
+JSON line: seconds per step (the mean over steps 2..N; the first includes warm-up), generated
+tokens per second (last step) and peak memory.
 
 Workload (both sides identical): SST-2 prompts in the <Judgement> format, LoRA r=16 on
 q/v, P prompts x G samples, N new tokens, KL coefficient 0.04 (GRPO: k3 in the loss; TRL's
@@ -57,6 +57,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def _after_warmup(times: list[float]) -> float:
+    """Mean seconds per step over steps 2..N (step 1 includes warm-up); step 1 alone if N = 1."""
+    return sum(times[1:]) / (len(times) - 1) if len(times) > 1 else times[0]
+
+
 def peak_memory_mib() -> dict[str, float]:
     """Whole-process peaks since start (model load included), across the trainer's per-step resets."""
     from rllr.train.memory import lifetime_peaks_mib
@@ -98,9 +103,10 @@ def side_rllr(args: argparse.Namespace, algo: str) -> dict[str, Any]:
                           f"rewards.rm_label={rms['rm_label']}", f"rewards.rm_rationale={rms['rm_rationale']}"]
         run(load_config(PPOConfig, None, overrides + list(args.set or [])))
         rows = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "time/step_s" in r]  # training steps only
     last = rows[-1]
     tokens = last["response/length_mean"] * args.prompts * args.group
-    return {"s_per_step": last["time/step_s"], "first_step_s": rows[0]["time/step_s"],
+    return {"s_per_step": _after_warmup([r["time/step_s"] for r in rows]), "first_step_s": rows[0]["time/step_s"],
             "tokens_per_s": tokens / last["time/step_s"]}
 
 
@@ -164,7 +170,7 @@ def side_trl(args: argparse.Namespace) -> dict[str, Any]:
                               peft_config=LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0,
                                                      target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
         trainer.train()
-    return {"s_per_step": times[-1], "first_step_s": times[0], "tokens_per_s": lengths[-1] / times[-1]}
+    return {"s_per_step": _after_warmup(times), "first_step_s": times[0], "tokens_per_s": lengths[-1] / times[-1]}
 
 
 def side_copies(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,7 +222,7 @@ def side_copies(args: argparse.Namespace) -> dict[str, Any]:
         opt.zero_grad()
         _sync()
         times.append(time.perf_counter() - t0)
-    return {"s_per_step": times[-1], "first_step_s": times[0], "tokens_per_s": tokens / times[-1]}
+    return {"s_per_step": _after_warmup(times), "first_step_s": times[0], "tokens_per_s": tokens / times[-1]}
 
 
 def _lp(model: Any, ids: Any, mask: Any, n: int, resp: Any) -> Any:
@@ -315,7 +321,7 @@ def main(args: argparse.Namespace) -> int:
           f"LoRA r=16 q/v, KL 0.04, training micro-batch {args.micro_batch} rows, "
           f"glibc mmap threshold {f'{args.mmap_threshold_kib} KiB' if args.mmap_threshold_kib else 'dynamic'}, "
           f"checkpointing {'on' if args.checkpointing else 'off'}, "
-          f"step {args.steps} of {args.steps}")
+          f"s/step = mean of steps 2..{args.steps}" if args.steps > 1 else "1 step")
     print(f"{'side':<12}{'s/step':>10}{'1st step s':>12}{'tok/s':>10}{'peak RSS MiB':>14}{'cuda MiB':>10}")
     for s, r in results.items():
         print(f"{s:<12}{r['s_per_step']:>10.2f}{r['first_step_s']:>12.2f}{r['tokens_per_s']:>10.1f}"
