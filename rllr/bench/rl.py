@@ -281,14 +281,13 @@ def random_init_model(name: str, tokenizer_from: str, root: Path) -> str:
 def run_side(side: str, args: argparse.Namespace, rm_dir: Path) -> dict[str, Any] | None:
     cmd = [sys.executable, "-m", "rllr.bench.rl", "--side", side, "--model", args.model, "--steps", str(args.steps),
            "--prompts", str(args.prompts), "--group", str(args.group), "--new-tokens", str(args.new_tokens),
-           "--micro-batch", str(args.micro_batch), "--rm-dir", str(rm_dir),
-           "--set", f"mmap_threshold_kib={args.mmap_threshold_kib or 'null'}"]
+           "--micro-batch", str(args.micro_batch), "--rm-dir", str(rm_dir)]
     if not args.checkpointing:
         cmd.append("--no-checkpointing")
     for kv in args.set or []:
         cmd += ["--set", kv]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    if args.mmap_threshold_kib:  # every side, not only rllr's trainer (which sets it itself)
+    if args.mmap_threshold_kib:  # read by glibc at start-up: every side, rllr's trainer included
         env["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold_kib * 1024)
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]

@@ -223,17 +223,17 @@ def default_out(paper: str, config_path: str | None) -> Path:
 
 
 def run_pipeline(paper: str, config_cls: Any, config_path: str | None, overrides: list[str],
-                 module: Any, write_report: Any, *, force: tuple[str, ...] = (),
+                 stages: Any, sections: Any, write_report: Any, *, force: tuple[str, ...] = (),
                  out: str | None = None) -> Path:
-    """Load `config_cls`, run (or reuse) `module.stages` with `module.sections`, write the
-    report with `write_report(cfg, sections, results, run_dir)`; return the report.md path."""
+    """Load `config_cls`, run (or reuse) `stages(cfg)` with `sections(cfg)`, write the report
+    with `write_report(cfg, sections, results, run_dir)`; return the report.md path."""
     from rllr.config import load_config, to_dict
     from rllr.io import prepare_run_dir
     from rllr.pipelines.stages import run_stages
 
     cfg = load_config(config_cls, config_path, overrides)
     run_dir = Path(out or cfg.run.out or default_out(paper, config_path))
-    secs = module.sections(cfg)
+    secs = sections(cfg)
     prepare_run_dir(run_dir, to_dict(cfg))
-    results = run_stages(module.stages(cfg), secs, run_dir, force=force)
+    results = run_stages(stages(cfg), secs, run_dir, force=force)
     return Path(write_report(cfg, secs, results, run_dir))

@@ -254,11 +254,9 @@ def _stage_perplexity(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dic
 def reproduce(config_path: str | None, overrides: list[str], *, force: tuple[str, ...] = (),
               out: str | None = None) -> Path:
     """Run (or reuse) every stage, then write the report; return the report.md path."""
-    import sys
-
     from rllr.pipelines.common import run_pipeline
 
-    return run_pipeline("glue", GlueReproduceConfig, config_path, overrides, sys.modules[__name__], write_glue_report,
+    return run_pipeline("glue", GlueReproduceConfig, config_path, overrides, stages, sections, write_glue_report,
                         force=force, out=out)
 
 

@@ -133,11 +133,9 @@ def stages(cfg: RllrReproduceConfig) -> list[Stage]:
 def reproduce(config_path: str | None, overrides: list[str], *, force: tuple[str, ...] = (),
               out: str | None = None) -> Path:
     """Run (or reuse) every stage, then write the report; return the report.md path."""
-    import sys
-
     from rllr.pipelines.common import run_pipeline
 
-    return run_pipeline("rllr", RllrReproduceConfig, config_path, overrides, sys.modules[__name__], write_rllr_report,
+    return run_pipeline("rllr", RllrReproduceConfig, config_path, overrides, stages, sections, write_rllr_report,
                         force=force, out=out)
 
 

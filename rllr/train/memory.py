@@ -9,6 +9,7 @@ from pathlib import Path
 
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 _before_resets = {"rss": 0.0, "cuda": 0.0}  # highest peaks read before a reset (lifetime so far)
+_M_MMAP_THRESHOLD = -3  # glibc <malloc.h> mallopt parameter
 
 
 def peak_memory_mib(*, reset: bool = False) -> dict[str, float]:
@@ -68,9 +69,6 @@ def set_mmap_threshold(nbytes: int | None) -> bool:
         return bool(ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, nbytes))
     except (OSError, AttributeError):  # not glibc (e.g. musl)
         return False
-
-
-_M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
 
 
 def _trim_heap() -> None:

@@ -208,6 +208,11 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     if cfg.eval_before and cfg.eval_limit != 0 and start == 0 and accelerator.is_main_process:
         evaluate_policy(model, tokenizer, tasks, cfg, out / "eval_before")  # -> eval_before/metrics.json
     G = cfg.group_size
+
+    def token_kl(logprobs: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
+        """[B, T] per-token KL estimate to the reference (zeros without one)."""
+        return kl_penalty(logprobs, ref, cfg.kl_estimator) if ref is not None else torch.zeros_like(logprobs)
+
     peak_memory_mib(reset=True)  # from here on each step logs its own peak
     t_start = time.perf_counter()
 
@@ -235,9 +240,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         rewards = shape_rewards(cfg.rewards, scores, moments).to(mask.device)  # [B]
         # --- advantages --------------------------------------------------------------------
         with torch.no_grad():
-            kl = None if roles.old_logprobs is None else (
-                kl_penalty(roles.old_logprobs, roles.ref_logprobs, cfg.kl_estimator)
-                if roles.ref_logprobs is not None else torch.zeros_like(roles.old_logprobs))
+            kl = None if roles.old_logprobs is None else token_kl(roles.old_logprobs, roles.ref_logprobs)
             in_reward = cfg.kl_placement == "reward"
             token_rewards = sequence_to_token_rewards(rewards, mask, kl if in_reward else None, kl_ctl.value)
             adv = ADVANTAGES[cfg.algo](token_rewards, mask, values=roles.old_values, group_size=G,
@@ -274,8 +277,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
                             f"(> max_nonfinite={cfg.max_nonfinite}) at step {step}; lower lr or check rewards")
         if kl is None:
             assert trained_lp is not None
-            kl = (kl_penalty(trained_lp, roles.ref_logprobs, cfg.kl_estimator) if roles.ref_logprobs is not None
-                  else torch.zeros_like(trained_lp))
+            kl = token_kl(trained_lp, roles.ref_logprobs)
         seq_kl = masked_sum(kl, mask, dim=-1)                              # [B]
         kl_ctl.update(float(accelerator.gather(seq_kl).mean()), B * world)
         # --- log ---------------------------------------------------------------------------

@@ -166,7 +166,8 @@ def run(cfg: RMConfig) -> dict[str, Any]:
     model.train()
     model.set_gradient_checkpointing(cfg.gradient_checkpointing)
     head_params = list(model.heads[name].parameters())
-    lora_params = [p for p in model.parameters_of([name]) if all(p is not h for h in head_params)]
+    head_ids = {id(p) for p in head_params}
+    lora_params = [p for p in model.parameters_of([name]) if id(p) not in head_ids]
     params = lora_params + head_params
     optimizer = torch.optim.AdamW([{"params": lora_params},
                                    {"params": head_params, "lr": cfg.head_lr or cfg.optim.lr}],
