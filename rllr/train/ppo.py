@@ -83,6 +83,11 @@ class PPOConfig:
     """Completions per forward/backward inside a minibatch (gradient accumulation; losses are
     normalised by the minibatch's token / sequence counts, so the update does not depend on
     it); bounds activation memory. None = the whole minibatch at once."""
+    shared_prefix: bool = True
+    """Forward each prompt once for all its samples: generation prefills P prompts, not P*G,
+    and scoring/training forwards pack a prompt's responses into one row with a 4D mask
+    (same numbers up to float rounding; models with only full causal attention under sdpa or
+    eager, others fall back to one row per sample)."""
     mmap_threshold_kib: int | None = None
     """Heap allocations above this many KiB get their own mmap, returned to the OS on free
     (glibc `mallopt`; None = glibc's dynamic default). 128 about halves a CPU PPO step's
@@ -223,7 +228,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         chosen = pick_prompts(tasks, pools, cfg, step, rank)  # [(task, example)] * P
         prompts = [render_prompt(tokenizer, task.prompt(ex, cfg.fmt)) for task, ex in chosen]
         rollout = sample(model, tokenizer, prompts, group_size=G, max_new_tokens=cfg.max_new_tokens,
-                         temperature=cfg.temperature, top_p=cfg.top_p)
+                         temperature=cfg.temperature, top_p=cfg.top_p, shared_prefix=cfg.shared_prefix)
         mask = rollout.response_mask                                       # [B, T] bool
         B = mask.shape[0]
         t_gen = time.perf_counter() - t0
@@ -232,12 +237,14 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         # forward's own (detached) log-probs, so their separate forward is skipped
         on_policy = cfg.ppo_epochs == 1 and cfg.minibatch_size >= B and not (need_ref and cfg.kl_placement == "reward")
         roles = score_rollout(model, rollout, temperature=cfg.temperature, need_ref=need_ref,
-                              value_role=value_role, chunk=cfg.forward_batch_size, need_old=not on_policy)
+                              value_role=value_role, chunk=cfg.forward_batch_size, need_old=not on_policy,
+                              shared_prefix=cfg.shared_prefix)
         inputs = ScoreInputs(rollout.texts, [ex for _, ex in chosen for _ in range(G)],
                              [t for t, _ in chosen for _ in range(G)], cfg.fmt,
                              rollout.input_ids, rollout.attention_mask, model)
         scores = score_sources(cfg.rewards, inputs)                        # {source: [B]}
         rewards = shape_rewards(cfg.rewards, scores, moments).to(mask.device)  # [B]
+        t_score = time.perf_counter() - t0 - t_gen
         # --- advantages --------------------------------------------------------------------
         with torch.no_grad():
             kl = None if roles.old_logprobs is None else token_kl(roles.old_logprobs, roles.ref_logprobs)
@@ -250,13 +257,16 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         # --- ppo epochs --------------------------------------------------------------------
         finite = bool(torch.isfinite(rewards).all()) and bool(torch.isfinite(adv.advantages).all())
         stats: dict[str, list[float]] = {}
+        t_update = time.perf_counter()
         # on-policy: the update's log-probs, for the KL metric (rows of a skipped minibatch: KL 0)
         trained_lp = None if kl is not None else (
             roles.ref_logprobs.clone() if roles.ref_logprobs is not None else torch.zeros(mask.shape, device=mask.device))
         for _ in range(cfg.ppo_epochs if finite else 0):
             order = torch.randperm(B)
             for i in range(0, B, cfg.minibatch_size):
-                idx = order[i:i + cfg.minibatch_size]
+                # sorted: a prompt's rows sit together in micro-batches (packed forwards); the
+                # minibatch gradient does not depend on its order
+                idx = order[i:i + cfg.minibatch_size].sort().values
                 optimizer.zero_grad(set_to_none=True)
                 mb_stats = accumulate_minibatch(model, cfg, rollout, roles, adv, idx, value_role, kl_ctl.value,
                                                 logprobs_out=trained_lp)
@@ -270,6 +280,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
                 optimizer.step()
                 for k, v in {**mb_stats, "train/grad_norm": float(grad_norm)}.items():
                     stats.setdefault(k, []).append(v)
+        t_update = time.perf_counter() - t_update
         if not finite:
             skipped += 1
         if skipped > cfg.max_nonfinite:
@@ -292,6 +303,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
             "response/eos_fraction": float(rollout.finished.float().mean()),
             "train/skipped_nonfinite": skipped, "train/num_processes": world,
             "time/step_s": time.perf_counter() - t0, "time/generate_s": t_gen,
+            "time/score_s": t_score, "time/update_s": t_update,
             **peak_memory_mib(reset=True),
         })
         hits = rollout_hits(chosen, rollout.texts, cfg.fmt, G)

@@ -66,16 +66,14 @@ def policy_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx:
     Without `roles.old_logprobs` (on-policy) pi_old is these log-probs, detached: ratio 1,
     gradient of the plain policy gradient, no clipping."""
     from rllr.rl.kl import kl_penalty
-    from rllr.rl.logprobs import logprobs_from_logits
-    from rllr.rl.losses import entropy_from_logits, ppo_policy_loss
+    from rllr.rl.losses import ppo_policy_loss
     from rllr.rl.masked import aggregate_loss, masked_mean
-    from rllr.train.rollout import response_hidden
+    from rllr.train.rollout import response_hidden, response_logprobs_entropy
 
     part = rollout.rows(idx)
     mask = part.response_mask                                             # [b, T]
-    hidden = response_hidden(model, "policy", part)                       # [b, T, H]
-    logits = model.logits_at(hidden)                                      # [b, T, V]
-    logprobs = logprobs_from_logits(logits, part.response_ids, temperature=cfg.temperature)
+    hidden = response_hidden(model, "policy", part, shared_prefix=cfg.shared_prefix)  # [b, T, H]
+    logprobs, entropy = response_logprobs_entropy(model, hidden, part.response_ids, cfg.temperature, entropy=True)
     if logprobs_out is not None:
         logprobs_out[idx] = logprobs.detach()
     old = roles.old_logprobs[idx] if roles.old_logprobs is not None else logprobs.detach()
@@ -83,11 +81,8 @@ def policy_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx:
                          clip_eps=cfg.clip_eps, aggregation=cfg.loss_aggregation,
                          num_tokens=num_tokens, num_seqs=num_seqs)
     total = pl.loss
-    with torch.no_grad():
-        entropy = masked_mean(entropy_from_logits(logits.detach().float()), mask)  # float(): no copy if fp32
-    del logits
     stats = {"loss/policy": float(pl.loss.detach()), "ppo/clipfrac": float(pl.clipfrac),
-             "ppo/approx_kl": float(pl.approx_kl), "policy/entropy": float(entropy)}
+             "ppo/approx_kl": float(pl.approx_kl), "policy/entropy": float(masked_mean(entropy, mask))}
     if value_head is not None:
         vtotal, vstats = _value_loss(model, cfg, roles, adv, idx, mask, hidden, value_head, num_tokens, num_seqs)
         total = total + cfg.vf_coef * vtotal
@@ -108,7 +103,7 @@ def value_losses(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx: 
     from rllr.train.rollout import response_hidden
 
     part = rollout.rows(idx)
-    hidden = response_hidden(model, adapter, part)
+    hidden = response_hidden(model, adapter, part, shared_prefix=cfg.shared_prefix)
     vtotal, stats = _value_loss(model, cfg, roles, adv, idx, part.response_mask, hidden, head, num_tokens, num_seqs)
     return cfg.vf_coef * vtotal, stats
 
