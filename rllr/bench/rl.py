@@ -14,7 +14,9 @@ q/v, P prompts x G samples, N new tokens, KL coefficient 0.04 (GRPO: k3 in the l
 (gradient) checkpointing on for every training side (TRL's GRPOConfig default;
 `--no-checkpointing` turns it off everywhere), training in micro-batches of M rows on every
 side (`--micro-batch`; TRL: per-device batch M with P*G/M accumulation steps), and the same
-glibc mmap threshold for every side (`--mmap-threshold-kib`, default glibc's own). The RM adapters of the PPO side are made by
+glibc mmap threshold for every side with `--mmap-threshold-kib` (without it, each side runs
+as shipped: glibc's dynamic threshold for TRL, the copies and base inference; rllr's trainer
+fixes it at its `mmap_threshold_kib` default, 4 MiB). The RM adapters of the PPO side are made by
 the driver, so their throw-away model load is not in that side's peak.
 The copies side is a minimal hand-written PPO step (no library): it exists to measure what
 separate models cost, not to train.
@@ -318,7 +320,7 @@ def main(args: argparse.Namespace) -> int:
         results = {s: r for s in sides if (r := run_side(s, args, Path(tmp) / "rms")) is not None}
     print(f"workload: {args.model}, {args.prompts} prompts x {args.group} samples, {args.new_tokens} new tokens, "
           f"LoRA r=16 q/v, KL 0.04, training micro-batch {args.micro_batch} rows, "
-          f"glibc mmap threshold {f'{args.mmap_threshold_kib} KiB' if args.mmap_threshold_kib else 'dynamic'}, "
+          f"glibc mmap threshold {f'{args.mmap_threshold_kib} KiB on every side' if args.mmap_threshold_kib else 'as shipped (rllr: its mmap_threshold_kib, others: dynamic)'}, "
           f"checkpointing {'on' if args.checkpointing else 'off'}, "
           f"s/step = mean of steps 2..{args.steps}" if args.steps > 1 else "1 step")
     print(f"{'side':<12}{'s/step':>10}{'1st step s':>12}{'tok/s':>10}{'peak RSS MiB':>14}{'cuda MiB':>10}")

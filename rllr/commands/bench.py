@@ -27,8 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                    help="rows per training forward/backward, every training side (TRL: per-device batch "
                         "with gradient accumulation); the default is rllr's PPOConfig.micro_batch_size")
     p.add_argument("--mmap-threshold-kib", type=int, default=0,
-                   help="glibc MALLOC_MMAP_THRESHOLD_ for every side, e.g. 128 (less memory, slower steps); "
-                        "0 = glibc's dynamic default, which keeps freed tensors of a few MiB resident")
+                   help="glibc MALLOC_MMAP_THRESHOLD_ for every side, e.g. 4096 or 128 (less memory, slower "
+                        "steps); 0 = each side as shipped: glibc's dynamic default, except rllr's trainer, "
+                        "which fixes its own (PPOConfig.mmap_threshold_kib, 4096)")
     p.add_argument("--no-checkpointing", dest="checkpointing", action="store_false",
                    help="store activations instead of recomputing them (all training sides)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
