@@ -31,7 +31,7 @@ def peak_memory_mib(*, reset: bool = False) -> dict[str, float]:
             torch.cuda.reset_peak_memory_stats()
     if reset:
         _before_resets["rss"] = max(_before_resets["rss"], out["memory/peak_rss_mib"])
-        _trim_heap()
+        trim_heap()
         try:
             _CLEAR_REFS.write_text("5")
         except OSError:  # not Linux, or /proc read-only: the lifetime peak stays
@@ -71,9 +71,10 @@ def set_mmap_threshold(nbytes: int | None) -> bool:
         return False
 
 
-def _trim_heap() -> None:
-    """Give freed heap pages back to the OS (glibc `malloc_trim`), so that RSS after a reset
-    counts live memory, not what earlier work in this process (a pipeline's stages) left mapped."""
+def trim_heap() -> None:
+    """Give freed heap pages back to the OS (glibc `malloc_trim`, which also releases free
+    pages in the middle of the heap), so that RSS counts live memory, not what earlier work
+    left mapped: a pipeline's earlier stages, or a forward's freed activations. No-op off glibc."""
     if not sys.platform.startswith("linux"):
         return
     try:

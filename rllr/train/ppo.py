@@ -96,6 +96,11 @@ class PPOConfig:
     lowered the step's peak RSS by ~100 MiB (about 1530 -> 1410) at no measurable time; 128
     saves more (PPO 2513 -> 1339 MiB) but costs ~1.5x step time (page faults on every large
     tensor); see `rllr.train.memory.set_mmap_threshold`."""
+    trim_heap: bool = True
+    """Give freed heap pages back to the OS (glibc `malloc_trim`) after each rollout phase and
+    each role's micro-batch backward. Tensors under the mmap threshold live in the heap, and a
+    forward's freed activations stayed resident between them: in the bench's PPO step that was
+    most of the peak RSS above the live memory; see `rllr.train.memory.trim_heap`."""
     gradient_checkpointing: bool = False
     """Recompute each decoder layer's activations during backward instead of storing them
     (less memory, about one extra forward of time; TRL's GRPOConfig turns it on by default)."""
@@ -185,7 +190,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
     from rllr.rl.masked import masked_mean, masked_sum
     from rllr.train.accel import make_accelerator
     from rllr.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from rllr.train.memory import peak_memory_mib, set_mmap_threshold
+    from rllr.train.memory import peak_memory_mib, set_mmap_threshold, trim_heap
     from rllr.train.ppo_update import accumulate_minibatch, sync_grads
     from rllr.train.rollout import sample, score_rollout
 
@@ -218,6 +223,10 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         evaluate_policy(model, tokenizer, tasks, cfg, out / "eval_before")  # -> eval_before/metrics.json
     G = cfg.group_size
 
+    def release() -> None:
+        if cfg.trim_heap:
+            trim_heap()
+
     def token_kl(logprobs: torch.Tensor, ref: torch.Tensor | None) -> torch.Tensor:
         """[B, T] per-token KL estimate to the reference (zeros without one)."""
         return kl_penalty(logprobs, ref, cfg.kl_estimator) if ref is not None else torch.zeros_like(logprobs)
@@ -235,6 +244,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
                          temperature=cfg.temperature, top_p=cfg.top_p, shared_prefix=cfg.shared_prefix)
         mask = rollout.response_mask                                       # [B, T] bool
         B = mask.shape[0]
+        release()
         t_gen = time.perf_counter() - t0
         # --- score -------------------------------------------------------------------------
         # one optimizer step per rollout and no KL in the reward: pi_old is the training
@@ -242,12 +252,13 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         on_policy = cfg.ppo_epochs == 1 and cfg.minibatch_size >= B and not (need_ref and cfg.kl_placement == "reward")
         roles = score_rollout(model, rollout, temperature=cfg.temperature, need_ref=need_ref,
                               value_role=value_role, chunk=cfg.forward_batch_size, need_old=not on_policy,
-                              shared_prefix=cfg.shared_prefix)
+                              shared_prefix=cfg.shared_prefix, after_forward=release)
         inputs = ScoreInputs(rollout.texts, [ex for _, ex in chosen for _ in range(G)],
                              [t for t, _ in chosen for _ in range(G)], cfg.fmt,
                              rollout.input_ids, rollout.attention_mask, model)
         scores = score_sources(cfg.rewards, inputs)                        # {source: [B]}
         rewards = shape_rewards(cfg.rewards, scores, moments).to(mask.device)  # [B]
+        release()
         t_score = time.perf_counter() - t0 - t_gen
         # --- advantages --------------------------------------------------------------------
         with torch.no_grad():
@@ -273,7 +284,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
                 idx = order[i:i + cfg.minibatch_size].sort().values
                 optimizer.zero_grad(set_to_none=True)
                 mb_stats = accumulate_minibatch(model, cfg, rollout, roles, adv, idx, value_role, kl_ctl.value,
-                                                logprobs_out=trained_lp)
+                                                logprobs_out=trained_lp, after_backward=release)
                 ok = torch.tensor([float(math.isfinite(mb_stats["loss/total"]))], device=accelerator.device)
                 if float(accelerator.reduce(ok, reduction="sum")) < world:  # all ranks skip together
                     optimizer.zero_grad(set_to_none=True)

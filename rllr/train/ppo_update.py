@@ -12,6 +12,7 @@ as one backward of the sum.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,13 +21,15 @@ import torch
 
 def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: Any, idx: torch.Tensor,
                          value_role: tuple[str, str] | None, kl_coef: float,
-                         logprobs_out: torch.Tensor | None = None) -> dict[str, float]:
+                         logprobs_out: torch.Tensor | None = None,
+                         after_backward: Callable[[], None] | None = None) -> dict[str, float]:
     """Backward the minibatch `idx` in micro-batches; return its stats (losses summed, rest averaged).
 
     Each micro-batch loss is normalised by the whole minibatch's counts (`aggregate_loss`
     num_tokens / num_seqs), so the accumulated gradient equals the one-shot minibatch gradient.
     A non-finite loss is not backpropagated and `loss/total` is NaN: the caller skips the minibatch.
     `logprobs_out` `[B, T]`: receives the policy's detached log-probs of rows `idx`.
+    `after_backward`: called after each role's micro-batch backward (e.g. to trim the heap).
     """
     mask = rollout.response_mask[idx]
     norm = {"num_tokens": mask.sum().clamp(min=1), "num_seqs": mask.any(-1).sum().clamp(min=1)}
@@ -42,6 +45,8 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
             if not torch.isfinite(total):
                 return {"loss/total": math.nan}
             total.backward()
+        if after_backward is not None:
+            after_backward()
         if separate_critic:
             adapter, head = value_role  # type: ignore[misc]
             with model.using(adapter):
@@ -49,6 +54,8 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
                 if not torch.isfinite(value_total):
                     return {"loss/total": math.nan}
                 value_total.backward()
+            if after_backward is not None:
+                after_backward()
             stats.update(value_stats)
             stats["loss/total"] += value_stats["loss/value"] * cfg.vf_coef
         parts.append(stats)

@@ -21,7 +21,7 @@ which rotary embeddings do not see (attention depends on relative positions only
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,14 +262,16 @@ class RolloutScores:
 @torch.no_grad()
 def score_rollout(model: Any, rollout: Rollout, *, temperature: float, need_ref: bool,
                   value_role: tuple[str, str] | None, chunk: int = 16, need_old: bool = True,
-                  shared_prefix: bool = True) -> RolloutScores:
+                  shared_prefix: bool = True, after_forward: Callable[[], None] | None = None) -> RolloutScores:
     """One no-grad forward per role over (query + response), in row chunks of `chunk`.
 
     `value_role` is (adapter, head): ("value", "value") for a separate critic adapter,
     ("policy", "policy") for a value head on the policy (then the policy forward is reused).
     `need_old=False` skips the policy's own forward unless its value head needs it.
-    `shared_prefix`: see `response_hidden`.
+    `shared_prefix`: see `response_hidden`. `after_forward`: called after each role's
+    forward (e.g. to trim the heap).
     """
+    done = after_forward or (lambda: None)
     olds, refs, values = [], [], []
     policy_value = value_role is not None and value_role[0] == "policy"
     for i in range(0, rollout.response_ids.shape[0], chunk):
@@ -278,13 +280,16 @@ def score_rollout(model: Any, rollout: Rollout, *, temperature: float, need_ref:
             hidden = response_hidden(model, "policy", part, shared_prefix=shared_prefix)
         if need_old:
             olds.append(response_logprobs(model, hidden, part.response_ids, temperature))
+            done()
         if value_role is not None:
             adapter, head = value_role
             if adapter != "policy":
                 hidden = response_hidden(model, adapter, part, shared_prefix=shared_prefix)
             values.append(model.head_scores(head, hidden))
+            done()
         if need_ref:
             hidden = response_hidden(model, None, part, shared_prefix=shared_prefix)
             refs.append(response_logprobs(model, hidden, part.response_ids, temperature))
+            done()
     return RolloutScores(torch.cat(olds) if olds else None, torch.cat(refs) if refs else None,
                          torch.cat(values) if values else None)
