@@ -212,3 +212,48 @@ def test_kl_in_the_reward_keeps_the_old_logprob_forward(tiny_dir, tmp_path, vari
     run(_cfg(tiny_dir, tmp_path / "r", "algo=gae", "steps=1", "group_size=2", "minibatch_size=8",
              "kl_placement=reward", "kl_coef=0.1"))
     assert calls == [True]  # the per-token KL penalty is built before the update
+
+
+def test_shared_prefix_gives_the_same_grpo_run(tiny_dir, tmp_path, varied_reward):
+    """Prefilling each prompt once and packing its samples into one row changes cost, not the run:
+    same samples, losses, KL and step-2 adapters as one (query + response) row per sample."""
+    common = ("algo=grpo", "group_size=4", "steps=2", "save_every=1", "minibatch_size=8", "micro_batch_size=4",
+              "kl_placement=loss", "kl_estimator=k3", "gradient_checkpointing=true")
+    run(_cfg(tiny_dir, tmp_path / "rows", "shared_prefix=false", *common))
+    run(_cfg(tiny_dir, tmp_path / "packed", *common))
+    a, b = _metrics(tmp_path / "rows"), _metrics(tmp_path / "packed")
+    for step in (0, 1):
+        assert b[step]["response/length_mean"] == a[step]["response/length_mean"]
+        for key in ("reward/mix/mean", "loss/policy", "loss/kl", "kl/seq_mean", "policy/entropy"):
+            assert b[step][key] == pytest.approx(a[step][key], rel=1e-4, abs=1e-6), key
+    for k, v in _adapter(tmp_path / "rows", 2).items():
+        torch.testing.assert_close(_adapter(tmp_path / "packed", 2)[k], v, atol=1e-5, rtol=1e-4)
+
+
+def test_trim_heap_runs_after_each_phase_and_role_backward(tiny_dir, tmp_path, varied_reward, monkeypatch):
+    from rllr.train import memory
+
+    calls = []
+    monkeypatch.setattr(memory, "trim_heap", lambda: calls.append(1))
+    common = ("algo=gae", "steps=2", "group_size=2", "minibatch_size=4", "micro_batch_size=2", "value_init=fresh")
+    run(_cfg(tiny_dir, tmp_path / "off", "trim_heap=false", *common))
+    baseline = len(calls)  # the per-step peak-memory resets trim too
+    calls.clear()
+    run(_cfg(tiny_dir, tmp_path / "on", *common))
+    # per step: generation, 3 role forwards (policy, value, reference), reward scoring,
+    # and 2 micro-batches x 2 roles (policy, value) of backward
+    assert len(calls) - baseline == 2 * (1 + 3 + 1 + 4)
+
+
+@pytest.mark.parametrize("env", [None, str(1 << 20)])
+def test_mmap_threshold_default_yields_to_the_environment(tiny_dir, tmp_path, varied_reward, monkeypatch, env):
+    from rllr.train import memory
+
+    seen = []
+    monkeypatch.setattr(memory, "set_mmap_threshold", seen.append)
+    if env is None:
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", env)
+    run(_cfg(tiny_dir, tmp_path / "r", "algo=gae", "steps=1", "group_size=2", "minibatch_size=4"))
+    assert seen == ([4096 * 1024] if env is None else [])
