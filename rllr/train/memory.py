@@ -58,7 +58,7 @@ def set_mmap_threshold(nbytes: int | None) -> bool:
     few MiB then come from the heap, whose freed pages stay resident. A PPO step allocates
     different sizes in each phase (sampling, role forwards, training micro-batches) and that
     retention was about half of its peak RSS on the default model (2513 -> 1339 MiB, bench
-    `rllr-ppo`), at ~1.5x the step time: each large tensor is then a fresh mmap whose pages
+    `rllr-ppo`, at 128 KiB), at ~1.5x the step time: each large tensor is then a fresh mmap whose pages
     fault in zeroed. Equivalent to starting the process with MALLOC_MMAP_THRESHOLD_=nbytes.
     Returns False where it does not apply (not Linux/glibc)."""
     if nbytes is None or not sys.platform.startswith("linux"):
