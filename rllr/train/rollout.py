@@ -3,7 +3,11 @@
 Shapes: P = prompts, G = group size (samples per prompt), B = P * G, Lq = prompt tokens
 (left-padded), T = response tokens (right-padded), L = Lq + T, H = hidden size.
 Rows are grouped by prompt: rows [k*G, (k+1)*G) are prompt k's samples (as
-`rl.advantages` expects), which is what `generate(num_return_sequences=G)` returns.
+`rl.advantages` expects), and `Rollout.prompt_index` names each row's prompt.
+
+A prompt's G samples share its forward (`shared_prefix`, default on): generation prefills
+the P prompts once and repeats their KV cache, and the role forwards pack a prompt's
+responses into one row (`packed_response_hidden`), so the prompt is computed once, not G times.
 
 Every role runs on the same `AdapterModel` by switching adapters; no copy is made:
 
@@ -14,7 +18,7 @@ Every role runs on the same `AdapterModel` by switching adapters; no copy is mad
 
 The hidden state at position Lq - 1 + t predicts response token t, so logits and values
 are taken from the slice [Lq - 1, Lq - 1 + T): the vocabulary-sized tensor never
-exists for prompt tokens. Left padding shifts all real positions by the same amount,
+exists for prompt tokens (and the LM head runs on 128 positions at a time). Left padding shifts all real positions by the same amount,
 which rotary embeddings do not see (attention depends on relative positions only).
 """
 
