@@ -9,7 +9,8 @@ once for the wrong one. Every example ends in exactly one of three files:
 
 - `rationales.jsonl`: both rationales present and accepted (status "ok");
 - `rationales.failed.jsonl`: a teacher request failed or came back empty (with the reason);
-- `rationales.filtered.jsonl`: the refusal filter flagged a rationale (with the reason).
+- `rationales.filtered.jsonl`: the refusal filter flagged a rationale (with the reason, and
+  `gold_ok`: whether the gold one passed; SFT with rationales still uses those).
 
 Resuming: examples are processed in order in chunks and rows are appended (fsynced) in
 order; a rerun drops a torn last line, skips every uid already in one of the three files
@@ -128,5 +129,7 @@ def _apply_check(task: Task, rows: list[tuple[Path, dict[str, Any]]], check: Che
         if gold_reason or wrong_reason:
             why = "; ".join(f"{side}: {r}" for side, r in (("gold", gold_reason),
                                                           ("wrong", wrong_reason)) if r)
-            rows[i] = (filtered_path, {**rows[i][1], "status": "filtered", "reason": why})
+            # gold_ok: SFT with rationales can still use the gold one (`rllr.data.sft.load_rationales`)
+            rows[i] = (filtered_path, {**rows[i][1], "status": "filtered", "reason": why,
+                                       "gold_ok": not gold_reason})
     return rows

@@ -15,6 +15,7 @@ header at the end are kept); every cut is counted in `SFTStats` and reported by 
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from rllr.models.chat import end_of_turn, render_prompt
 from rllr.tasks.base import Example, Format, Task
 
 Answer = Literal["label", "rationale", "judgement"]
+log = logging.getLogger(__name__)
+
 IGNORE_INDEX = -100
 
 
@@ -54,9 +57,15 @@ def load_rationales(path: str | Path) -> dict[str, str]:
     so the teacher's output feeds SFT with rationales directly.
     `task` + `index` maps to the uid ``{task}/train/{index + 1}`` (uids count file lines from 1),
     which is also what the 'sft' split uses since it is a prefix of the train file.
+    Rows of the sibling `<name>.filtered.jsonl` whose gold rationale passed the refusal
+    filter (`gold_ok`: only the wrong-label one, which SFT does not use, was flagged) are
+    added too, and counted in the log.
     """
+    from rllr.data.rationales import side_paths
+
     rows = read_jsonl(path)
     out: dict[str, str] = {}
+    added = 0
     for lineno, row in enumerate(rows, start=1):
         text = row.get("rationale", row.get("rationale_gold"))
         if not isinstance(text, str) or not text.strip():
@@ -67,6 +76,19 @@ def load_rationales(path: str | Path) -> dict[str, str]:
             out[f"{row['task']}/train/{row['index'] + 1}"] = text
         else:
             raise DataError(f"{path}:{lineno}: field 'uid' (or 'task' + 'index'): missing")
+    filtered = side_paths(path)[2]
+    if filtered.is_file():
+        for lineno, row in enumerate(read_jsonl(filtered), start=1):
+            if row.get("gold_ok") is not True:
+                continue
+            text, uid = row.get("rationale_gold"), row.get("uid")
+            if not isinstance(text, str) or not text.strip() or not isinstance(uid, str):
+                raise DataError(f"{filtered}:{lineno}: fields 'uid' and 'rationale_gold': missing or empty")
+            out.setdefault(uid, text)
+            added += 1
+        if added:
+            log.info("%s: %d gold rationales from %s (only their wrong-label rationale was filtered)",
+                     path, added, filtered.name)
     return out
 
 

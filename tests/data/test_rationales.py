@@ -60,6 +60,15 @@ def test_every_row_done_or_listed_under_faults(tmp_path):
     assert ok and failed and filtered  # the canned faults hit every path
     assert all("HTTP 500" in r["reason"] or "empty answer" in r["reason"] for r in failed)
     assert all("refusal" in r["reason"] for r in filtered)
+    # gold_ok: the gold rationale passed and only the wrong-label one was flagged
+    assert all(r["gold_ok"] == (not r["reason"].startswith("gold:")) for r in filtered)
+    assert any(r["gold_ok"] for r in filtered)
+    # SFT with rationales reads the ok rows plus the gold_ok filtered ones
+    from rllr.data.sft import load_rationales
+
+    rats = load_rationales(out)
+    assert set(rats) == {r["uid"] for r in ok} | {r["uid"] for r in filtered if r["gold_ok"]}
+    assert all(rats[r["uid"]] == r["rationale_gold"] for r in filtered if r["gold_ok"])
     for r in ok:
         assert r["wrong_label"] != r["label"] and r["status"] == "ok" and r["teacher"] == "fake"
         assert r["rationale_gold"].strip() and "sorry" not in r["rationale_gold"].lower()
