@@ -108,7 +108,7 @@ def stage_sft(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict[str, A
     from rllr.train.sft import SFTConfig, run
 
     wired: dict[str, Any] = {"out": str(out), "resume": True}
-    if "rationales" in inputs:  # only examples with an accepted rationale are trained on
+    if "rationales" in inputs:  # only examples with an accepted gold rationale are trained on (ok or gold_ok)
         path = inputs["rationales"]["rationales"]
         wired["data"] = {"rationale_file": path}
         wired["optim"] = _capped_batch(cfg.get("optim", {}), len(read_jsonl(path)))
