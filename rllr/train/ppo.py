@@ -100,9 +100,9 @@ class PPOConfig:
     """Give freed heap pages back to the OS (glibc `malloc_trim`) after each rollout phase and
     each role's micro-batch backward. Tensors under the mmap threshold live in the heap, and a
     forward's freed activations stayed resident between them. Bench PPO step on the default
-    model: peak RSS 2442 -> 1818 MiB, step 115 -> 145 s (the other sides ran 7-12% slower in
-    that run too: the freed pages fault back in); GRPO 1495 -> 1417 MiB, 26.6 -> 27.5 s.
-    Turn it off when time matters more than memory; see `rllr.train.memory.trim_heap`."""
+    model, paired runs: peak RSS 2427 -> 1886 MiB, step 107.7 -> 113.3 s (the freed pages
+    fault back in). Turn it off when time matters more than memory; see
+    `rllr.train.memory.trim_heap`."""
     gradient_checkpointing: bool = False
     """Recompute each decoder layer's activations during backward instead of storing them
     (less memory, about one extra forward of time; TRL's GRPOConfig turns it on by default)."""
