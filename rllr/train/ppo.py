@@ -274,7 +274,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
         # --- ppo epochs --------------------------------------------------------------------
         finite = bool(torch.isfinite(rewards).all()) and bool(torch.isfinite(adv.advantages).all())
         stats: dict[str, list[float]] = {}
-        t_update = time.perf_counter()
+        t_update_start = time.perf_counter()
         # on-policy: the update's log-probs, for the KL metric (rows of a skipped minibatch: KL 0)
         trained_lp = None if kl is not None else (
             roles.ref_logprobs.clone() if roles.ref_logprobs is not None else torch.zeros(mask.shape, device=mask.device))
@@ -297,7 +297,7 @@ def run(cfg: PPOConfig) -> dict[str, Any]:
                 optimizer.step()
                 for k, v in {**mb_stats, "train/grad_norm": float(grad_norm)}.items():
                     stats.setdefault(k, []).append(v)
-        t_update = time.perf_counter() - t_update
+        t_update = time.perf_counter() - t_update_start
         if not finite:
             skipped += 1
         if skipped > cfg.max_nonfinite:

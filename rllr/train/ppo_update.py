@@ -31,6 +31,7 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
     `logprobs_out` `[B, T]`: receives the policy's detached log-probs of rows `idx`.
     `after_backward`: called after each role's micro-batch backward (e.g. to trim the heap).
     """
+    done = after_backward or (lambda: None)
     mask = rollout.response_mask[idx]
     norm = {"num_tokens": mask.sum().clamp(min=1), "num_seqs": mask.any(-1).sum().clamp(min=1)}
     micro = cfg.micro_batch_size or len(idx)
@@ -45,8 +46,7 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
             if not torch.isfinite(total):
                 return {"loss/total": math.nan}
             total.backward()
-        if after_backward is not None:
-            after_backward()
+        done()
         if separate_critic:
             adapter, head = value_role  # type: ignore[misc]
             with model.using(adapter):
@@ -54,8 +54,7 @@ def accumulate_minibatch(model: Any, cfg: Any, rollout: Any, roles: Any, adv: An
                 if not torch.isfinite(value_total):
                     return {"loss/total": math.nan}
                 value_total.backward()
-            if after_backward is not None:
-                after_backward()
+            done()
             stats.update(value_stats)
             stats["loss/total"] += value_stats["loss/value"] * cfg.vf_coef
         parts.append(stats)
