@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "models": ("rllr.commands.models", "fetch and list real pretrained models (no hub needed)"),
     "tasks": ("rllr.commands.tasks", "list the registered tasks"),
     "eval": ("rllr.commands.eval", "evaluate a model (zero/few-shot, adapters) with CIs"),
+    "compare": ("rllr.commands.compare", "paired comparison of two eval runs on the same test rows"),
     "sft": ("rllr.commands.sft", "supervised fine-tuning with LoRA"),
     "rm": ("rllr.commands.rm", "train or evaluate a Bradley-Terry reward model"),
     "export": ("rllr.commands.export", "export adapters / merge them into a base model"),

@@ -8,6 +8,11 @@ Two methods, both percentile intervals returned as `CI(point, low, high)`:
   take the alpha/2 and 1 - alpha/2 percentiles. Used for greedy (one prediction per
   example) evaluation, and by RL-for-NLU section 5.5 ("percentiles of the bootstrap
   distribution").
+- `paired_bootstrap_ci`: the CI of metric(B) - metric(A) for two systems scored on the same
+  examples (Koehn 2004; Berg-Kirkpatrick et al. 2012): each resample's indices are applied to
+  both systems, so the row-to-row correlation cancels. Two runs on the same test rows can
+  have overlapping separate CIs while B beats A in nearly every paired resample.
+  `mcnemar_exact_p` is the exact two-sided McNemar test on the discordant counts.
 - `sampled_predictions_ci`: RL-for-NLU Table 3 / section 5.4. Sample N predictions per
   example, which gives N complete prediction sets; compute the metric over the whole
   dataset for each set; the 95% CI is the 2.5th and 97.5th percentiles of those N
@@ -21,6 +26,7 @@ Percentiles use numpy's default linear interpolation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeVar
 
@@ -110,6 +116,51 @@ def bootstrap_metric_ci(
         return float(metric([preds[i] for i in idx], [golds[i] for i in idx]))
 
     return bootstrap_ci(fn, n_resamples, alpha, seed, n=len(preds))
+
+
+def paired_bootstrap_ci(
+    metric_a: Callable[[npt.NDArray[np.int64]], float],
+    metric_b: Callable[[npt.NDArray[np.int64]], float],
+    n: int,
+    n_resamples: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[CI, float]:
+    """(CI of metric_b - metric_a, share of resamples where B is not better than A).
+
+    Both functions take an index array [n] into the same n examples. The share is the usual
+    one-sided paired-bootstrap p-value for "B is better" (Koehn 2004).
+    """
+    if n < 1:
+        raise ValueError("cannot bootstrap an empty sample")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    resamples = rng.integers(0, n, size=(n_resamples, n))  # [R, n], shared by A and B
+    diffs = np.array([metric_b(row) - metric_a(row) for row in resamples], dtype=np.float64)
+    everything = np.arange(n)
+    low, high = percentile_interval(diffs, alpha)
+    point = float(metric_b(everything) - metric_a(everything))
+    return CI(point, low, high), float((diffs <= 0).mean())
+
+
+def mcnemar_exact_p(a_only: int, b_only: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts (binomial, p = 1/2).
+
+    `a_only`: examples only system A gets right; `b_only`: only B. No discordant pairs -> 1.
+    """
+    if a_only < 0 or b_only < 0:
+        raise ValueError(f"counts must be non-negative, got {a_only}, {b_only}")
+    m = a_only + b_only
+    if m == 0:
+        return 1.0
+    k = min(a_only, b_only)
+    # P(X <= k), X ~ Binomial(m, 1/2), in log space: 2**m overflows a float past m = 1023
+    logs = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) - m * math.log(2.0)
+            for i in range(k + 1)]
+    top = max(logs)
+    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
+    return min(1.0, 2.0 * tail)
 
 
 def sampled_predictions_ci(metric_per_set: Sequence[float] | npt.ArrayLike, alpha: float = 0.05) -> CI:
