@@ -49,6 +49,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", choices=["classifier", "rules", "none"], default="classifier",
                    help="refusal filter: trained classifier (+rules), rules only, or none")
     p.add_argument("--threshold", type=float, help="refusal classifier threshold (default: saved)")
+    p.add_argument("--truncated", choices=["keep", "trim", "drop"], default="keep",
+                   help="answers that stop mid-sentence (max tokens hit): keep, cut to their "
+                   "complete sentences, or count as failed")
+    p.add_argument("--resample", type=int, default=0, metavar="N",
+                   help="ask again up to N times for each failed or filtered rationale")
+    p.add_argument("--resample-temperature", type=float, default=0.7)
     _teacher_args(p)
 
     q = sub.add_parser("pairs", help="label- or rationale-sensitive preference pairs")
@@ -103,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         examples = task.load("sft", args.data_dir, limit=args.limit)
         counts = build_rationales(task, examples, teacher, out, seed=args.seed,
                                   max_tokens=args.max_tokens, temperature=args.temperature,
-                                  chunk_size=args.chunk_size, check=check)
+                                  chunk_size=args.chunk_size, check=check, truncated=args.truncated,
+                                  resample=args.resample,
+                                  resample_temperature=args.resample_temperature)
         summary.update(counts._asdict())
     elif args.kind == "label":
         from rllr.data.make_pairs import label_pairs, load_rationales, write_pairs

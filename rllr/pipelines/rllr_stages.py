@@ -83,7 +83,8 @@ def stage_rationales(inputs: Mapping[str, Any], cfg: Section, out: Path) -> dict
     from rllr.tasks import get_task
 
     t, run = cfg["teacher"], cfg["run"]
-    gen = {k: cfg[k] for k in ("max_tokens", "temperature", "chunk_size") if k in cfg}
+    gen = {k: cfg[k] for k in ("max_tokens", "temperature", "chunk_size", "truncated", "resample",
+                               "resample_temperature") if k in cfg}
     check = _refusal_check(cfg.get("filter", "classifier"), cfg.get("threshold"))
     path = out / "rationales.jsonl"
     counts = {}

@@ -139,3 +139,106 @@ def test_wrong_label_is_stable_across_order(tmp_path, limit):
     first = [wrong_label_for(task, ex, 0) for ex in exs]
     assert first == [wrong_label_for(task, ex, 0) for ex in reversed(exs)][::-1]
     assert all(w != ex.label for w, ex in zip(first, exs))
+
+
+# --- answers cut off by max_tokens, and resampling -------------------------------------
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    ("It is good. It is", "It is good."),
+    ("Great film! Really? Yes.", "Great film! Really? Yes."),
+    ('He said "awful." Then the', 'He said "awful."'),
+    ("Rated 3.5 stars and", ""),            # a decimal point ends no sentence
+    ("It works (mostly.) But", "It works (mostly.)"),
+    ("  no sentence at all ", ""),
+])
+def test_complete_sentences(text, whole):
+    from rllr.data.rationales import complete_sentences
+
+    assert complete_sentences(text) == whole
+
+
+def _kind(prompt: str) -> int:
+    return _h(prompt) % 5
+
+
+def _cut_or_refuse(prompt: str, i: int, req: dict) -> str:
+    """Greedy: kind 0 refuses, 1 stops mid-sentence, 2 has no complete sentence, 3 is empty
+    when resampled (the greedy answer is refused). Resamples (seed >= 1) answer normally
+    from seed 2 on; kind 0 still refuses at seed 1."""
+    kind, seed = _kind(prompt), int(req["seed"])
+    whole = canned_answer(prompt, i)
+    if req["temperature"] == 0:
+        if kind in (0, 3):
+            return "I'm sorry, but I can't argue for that answer."
+        if kind == 1:
+            return whole + " Its wording is"
+        if kind == 2:
+            return "Because its wording"
+        return whole
+    assert req["temperature"] == 0.7 and seed >= 1
+    if kind == 3:
+        return ""
+    if kind == 0 and seed == 1:
+        return "I'm sorry, but I can't argue for that answer."
+    return whole
+
+
+def _build(tmp_path, name, **kw):
+    task = get_task("sst2")
+    examples = task.load("sft", limit=24)
+    out = tmp_path / name / "rationales.jsonl"
+    with FakeServer(answer=_cut_or_refuse, answer_sees_request=True) as srv:
+        teacher = Teacher(HTTPBackend(srv.url, "fake", timeout=5), concurrency=4)
+        counts = build_rationales(task, examples, teacher, out, check=rules_only, chunk_size=8, **kw)
+    return task, counts, _all_rows(out), srv.requests
+
+
+def _prompt_of(task, row, side):
+    from rllr.teacher.prompts import rationale_prompt
+
+    ex = next(e for e in task.load("sft", limit=24) if e.uid == row["uid"])
+    label = row["label"] if side == "gold" else row["wrong_label"]
+    return rationale_prompt(task.question(ex), task.format_label(label))
+
+
+def test_truncated_answers_are_trimmed_or_dropped(tmp_path):
+    task, counts, files, _ = _build(tmp_path, "trim", truncated="trim")
+    ok, failed, filtered = files.values()
+    assert counts.resampled == 0 and len(ok) + len(failed) + len(filtered) == 24
+    for r in ok + filtered:
+        for side in ("gold", "wrong"):
+            text = r[f"rationale_{side}"]
+            if _kind(_prompt_of(task, r, side)) == 1:
+                assert text.endswith(".") and " Its wording is" not in text
+                assert side in r["trimmed"]
+            else:
+                assert side not in r.get("trimmed", [])
+    assert any("no complete sentence" in r["reason"] for r in failed)
+    assert any(r.get("trimmed") for r in ok)
+    _, _, dropped, _ = _build(tmp_path, "drop", truncated="drop")
+    assert any("cut off mid-sentence" in r["reason"] for r in dropped["rationales.failed.jsonl"])
+    assert not any(r.get("trimmed") for r in dropped["rationales.jsonl"])
+    _, _, kept, _ = _build(tmp_path, "keep")
+    assert any(" Its wording is" in r["rationale_gold"] + r["rationale_wrong"] for r in kept["rationales.jsonl"])
+
+
+def test_resampling_replaces_flagged_and_unusable_rationales(tmp_path):
+    task, counts, files, requests = _build(tmp_path, "re", truncated="drop", resample=2)
+    ok, failed, filtered = files.values()
+    # kinds 0-2 are fixed by a resample; kind 3 (refused, then empty) keeps its refused answer
+    for r in ok:
+        kinds = {side: _kind(_prompt_of(task, r, side)) for side in ("gold", "wrong")}
+        assert 3 not in kinds.values() and "sorry" not in (r["rationale_gold"] + r["rationale_wrong"]).lower()
+        want = {side: 1 if k == 4 else (3 if k == 0 else 2) for side, k in kinds.items()}
+        assert r.get("attempts", {"gold": 1, "wrong": 1}) == want
+    assert not failed
+    for r in filtered:  # the kind-3 rows: resampling gave nothing better and lost nothing
+        flagged = [s for s in ("gold", "wrong") if _kind(_prompt_of(task, r, s)) == 3]
+        assert flagged and all(f"{s}: " in r["reason"] for s in flagged)
+        assert r["gold_ok"] == ("gold" not in flagged)
+        assert "sorry" in (r["rationale_gold"] + r["rationale_wrong"]).lower()
+    resampled = [q for q in requests if q["temperature"] > 0]
+    assert counts.resampled == len(resampled) > 0
+    assert {q["seed"] for q in resampled} == {1, 2}
+    assert len(ok) > len(_build(tmp_path, "once", truncated="drop")[2]["rationales.jsonl"])

@@ -49,13 +49,16 @@ def canned_answer(prompt: str, i: int = 0) -> str:
 
 class FakeServer:
     def __init__(self, *, faults: bool = False, stall_s: float = 1.5, delay_s: float = 0.0,
-                 answer: Callable[[str, int], str] = canned_answer,
-                 poison: Callable[[str], bool] = lambda p: "POISON" in p) -> None:
+                 answer: Callable[..., str] = canned_answer,
+                 poison: Callable[[str], bool] = lambda p: "POISON" in p,
+                 answer_sees_request: bool = False) -> None:
         self.faults = faults
         self.delay_s = delay_s
         self.poison = poison
         self.stall_s = stall_s
         self.answer = answer
+        self.answer_sees_request = answer_sees_request  # answer(prompt, i, request body)
+        self.requests: list[dict[str, Any]] = []  # bodies of the answered requests
         self.attempts: Counter[str] = Counter()
         self.served: Counter[str] = Counter()  # successful answers per request
         self.lock = threading.Lock()
@@ -120,8 +123,11 @@ class FakeServer:
                     except OSError:
                         return None
                 n = int(req.get("n", 1))
+                extra = (req,) if server.answer_sees_request else ()
+                with server.lock:
+                    server.requests.append(req)
                 choices = [{"index": i, "message": {"role": "assistant",
-                                                    "content": server.answer(prompt, i)},
+                                                    "content": server.answer(prompt, i, *extra)},
                             "finish_reason": "stop"} for i in range(n)]
                 if fault == "empty_choices":
                     choices = []
