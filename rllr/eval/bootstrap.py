@@ -1,6 +1,6 @@
-"""Confidence intervals for evaluation metrics (pure numpy).
+"""Confidence intervals and paired tests for evaluation metrics (numpy and math only).
 
-Two methods, both percentile intervals returned as `CI(point, low, high)`:
+Three methods, all percentile intervals returned as `CI(point, low, high)`:
 
 - `bootstrap_ci` / `bootstrap_metric_ci`: the usual nonparametric bootstrap over
   examples (Efron & Tibshirani 1993, percentile method). Resample the n example
