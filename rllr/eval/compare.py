@@ -8,8 +8,8 @@ and reports, per task:
 
 - the primary metric of each run and the paired-bootstrap CI of B - A, with the share of
   resamples where B is not better (`rllr.eval.bootstrap.paired_bootstrap_ci`);
-- for one prediction per row: the discordant counts (rows only A / only B gets right) and
-  the exact McNemar p-value.
+- for one prediction per row of a task with right and wrong answers (not regression): the
+  discordant counts (rows only A / only B gets right) and the exact McNemar p-value.
 
 Runs with N sampled predictions per row are scored as `score_predictions` does: the mean of
 the metric over the N prediction sets, here on every resample.
@@ -105,7 +105,7 @@ def compare_task(task: Task, rows_a: Mapping[str, dict[str, Any]], rows_b: Mappi
         "a": fa(everything), "b": fb(everything),
         "diff": _ci(diff), "p_bootstrap": p_boot,
     }
-    if len(preds_a[0]) == 1 and len(preds_b[0]) == 1:
+    if len(preds_a[0]) == 1 and len(preds_b[0]) == 1 and task.kind != "regression":
         right_a = [task.is_correct(p[0], ex) for p, ex in zip(preds_a, exs)]
         right_b = [task.is_correct(p[0], ex) for p, ex in zip(preds_b, exs)]
         a_only = sum(a and not b for a, b in zip(right_a, right_b))

@@ -161,3 +161,17 @@ def test_cli_prints_the_table_and_writes_json(tmp_path, golds, capsys):
     saved = json.loads(out.read_text())
     assert saved["tasks"]["sst2"]["mcnemar_p"] == pytest.approx(2 / 256)
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+
+
+def test_regression_tasks_compare_their_correlation_without_mcnemar(tmp_path):
+    examples = get_task("stsb").load("test", limit=12)
+    golds = [float(ex.label) for ex in examples]
+    noisy = [g + (1.5 if i % 2 else -1.5) for i, g in enumerate(golds)]
+    _write_preds(tmp_path / "a" / "predictions" / "stsb.jsonl",
+                 [{"uid": ex.uid, "predictions": [p], "gold": ex.label} for ex, p in zip(examples, noisy)])
+    _write_preds(tmp_path / "b" / "predictions" / "stsb.jsonl",
+                 [{"uid": ex.uid, "predictions": [g], "gold": ex.label} for ex, g in zip(examples, golds)])
+    res = compare_runs(tmp_path / "a", tmp_path / "b", n_resamples=100)["stsb"]
+    assert res["metric"] == "pearson" and res["b"] == pytest.approx(1.0)
+    assert res["diff"]["point"] == pytest.approx(1.0 - float(np.corrcoef(noisy, golds)[0, 1]))
+    assert "mcnemar_p" not in res
