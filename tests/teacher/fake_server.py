@@ -58,7 +58,7 @@ class FakeServer:
         self.stall_s = stall_s
         self.answer = answer
         self.answer_sees_request = answer_sees_request  # answer(prompt, i, request body)
-        self.requests: list[dict[str, Any]] = []  # bodies of the answered requests
+        self.requests: list[dict[str, Any]] = []  # bodies of the requests that reached the answer step
         self.attempts: Counter[str] = Counter()
         self.served: Counter[str] = Counter()  # successful answers per request
         self.lock = threading.Lock()
