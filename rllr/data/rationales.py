@@ -29,6 +29,7 @@ import logging
 import random
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -90,16 +91,18 @@ def complete_sentences(text: str) -> str:
     return text[:ends[-1].end()] if ends else ""
 
 
+@dataclass
 class _Side:
     """One rationale request of an example (gold or wrong label) over its attempts."""
 
-    def __init__(self, k: int, name: str, label: Any) -> None:
-        self.k, self.name, self.label = k, name, label
-        self.text = ""
-        self.failure: str | None = None  # the request failed or left nothing usable
-        self.flag: str | None = None  # the refusal filter's reason
-        self.attempts = 0
-        self.trimmed = False
+    name: str  # "gold" or "wrong"
+    target: str  # the label word the rationale argues for
+    messages: tuple[dict[str, str], ...]  # the teacher request, the same on every attempt
+    text: str = ""
+    failure: str | None = None  # the request failed or left nothing usable
+    flag: str | None = None  # the refusal filter's reason
+    attempts: int = 0
+    trimmed: bool = False
 
 
 def build_rationales(task: Task, examples: Sequence[Example], teacher: Teacher, out: str | Path,
@@ -131,20 +134,19 @@ def build_rationales(task: Task, examples: Sequence[Example], teacher: Teacher, 
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start:start + chunk_size]
         wrong = [wrong_label_for(task, ex, seed) for ex in chunk]
-        sides = [_Side(k, name, label) for k, (ex, w) in enumerate(zip(chunk, wrong))
-                 for name, label in (("gold", ex.label), ("wrong", w))]
+        sides = [_Side(name, target, user(rationale_prompt(task.question(ex), target)))
+                 for ex, w in zip(chunk, wrong)
+                 for name, target in (("gold", task.format_label(ex.label)), ("wrong", task.format_label(w)))]
         pending = sides
         for attempt in range(resample + 1):
             temp, req_seed = (temperature, seed) if attempt == 0 else (resample_temperature, seed + attempt)
-            requests = [ChatRequest(user(rationale_prompt(task.question(chunk[sd.k]), task.format_label(sd.label))),
-                                    temperature=temp, max_tokens=max_tokens, seed=req_seed)
+            requests = [ChatRequest(sd.messages, temperature=temp, max_tokens=max_tokens, seed=req_seed)
                         for sd in pending]
             for sd, res in zip(pending, teacher.chat(requests)):
                 _take_answer(sd, res.text if res.ok else "", res.error, truncated)
             answered = [sd for sd in pending if sd.failure is None]
             if check is not None and answered:
-                reasons = check([sd.text for sd in answered],
-                                [task.format_label(sd.label) for sd in answered], labels)
+                reasons = check([sd.text for sd in answered], [sd.target for sd in answered], labels)
                 for sd, why in zip(answered, reasons):
                     sd.flag = why
             resampled += (attempt > 0) * len(pending)
@@ -172,15 +174,17 @@ def _take_answer(sd: _Side, text: str, error: str | None, truncated: Truncated) 
     """
     sd.attempts += 1
     text = text.strip()
-    whole = complete_sentences(text)
     failure: str | None = None
     trimmed = False
     if error is not None or not text:
         failure = error or "empty answer"
-    elif truncated == "drop" and whole != text:
-        failure = "cut off mid-sentence"
-    elif truncated == "trim" and whole != text:
-        failure, trimmed, text = (None, True, whole) if whole else ("no complete sentence", False, "")
+    elif truncated != "keep" and (whole := complete_sentences(text)) != text:
+        if truncated == "drop":
+            failure = "cut off mid-sentence"
+        elif not whole:
+            failure = "no complete sentence"
+        else:
+            text, trimmed = whole, True
     if failure is not None and sd.attempts > 1 and sd.failure is None:
         return  # keep the earlier flagged answer (and its flag)
     sd.text, sd.failure, sd.flag, sd.trimmed = ("" if failure else text), failure, None, trimmed

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rllr.errors import DataError
-from rllr.eval.bootstrap import CI, mcnemar_exact_p, paired_bootstrap_ci
+from rllr.eval.bootstrap import mcnemar_exact_p, paired_bootstrap_ci
 from rllr.io import read_jsonl
 from rllr.tasks.base import Example, Task
 
@@ -39,9 +39,10 @@ def prediction_files(path: str | Path, task: str | None = None) -> dict[str, Pat
     path = Path(path)
     if path.is_file():
         return {task or path.stem: path}
-    for folder in (path, path / "predictions", path / "eval" / "predictions"):
-        files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
-        if files and (folder.name == "predictions"):
+    folders = [path] if path.name == "predictions" else [path / "predictions", path / "eval" / "predictions"]
+    for folder in folders:
+        files = sorted(folder.glob("*.jsonl"))
+        if files:
             return {f.stem: f for f in files}
     raise DataError(f"{path}: no predictions/<task>.jsonl (or eval/predictions/) found")
 
@@ -103,7 +104,7 @@ def compare_task(task: Task, rows_a: Mapping[str, dict[str, Any]], rows_b: Mappi
         "only_in_a": sum(u not in rows_b for u in rows_a),
         "only_in_b": sum(u not in rows_a for u in rows_b),
         "a": fa(everything), "b": fb(everything),
-        "diff": _ci(diff), "p_bootstrap": p_boot,
+        "diff": diff._asdict(), "p_bootstrap": p_boot,
     }
     if len(preds_a[0]) == 1 and len(preds_b[0]) == 1 and task.kind != "regression":
         right_a = [task.is_correct(p[0], ex) for p, ex in zip(preds_a, exs)]
@@ -112,10 +113,6 @@ def compare_task(task: Task, rows_a: Mapping[str, dict[str, Any]], rows_b: Mappi
         b_only = sum(b and not a for a, b in zip(right_a, right_b))
         out.update(a_only_correct=a_only, b_only_correct=b_only, mcnemar_p=mcnemar_exact_p(a_only, b_only))
     return out
-
-
-def _ci(ci: CI) -> dict[str, float]:
-    return {"point": ci.point, "low": ci.low, "high": ci.high}
 
 
 def compare_runs(a: str | Path, b: str | Path, *, tasks: Sequence[str] | None = None,

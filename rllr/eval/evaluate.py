@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rllr.config import check
-from rllr.eval.bootstrap import CI, bootstrap_ci, sampled_predictions_ci
+from rllr.eval.bootstrap import bootstrap_ci, sampled_predictions_ci
 from rllr.eval.generate import generate
 from rllr.io import atomic_write_json, write_jsonl
 from rllr.models.chat import render_prompt
@@ -122,10 +122,6 @@ def build_prompts(task: Task, examples: Sequence[Example], tokenizer: Any, *, fm
 # --- one task ------------------------------------------------------------------------------
 
 
-def _ci_dict(ci: CI) -> dict[str, float]:
-    return {"point": ci.point, "low": ci.low, "high": ci.high}
-
-
 def score_predictions(task: Task, examples: Sequence[Example], preds: Sequence[Sequence[Any]], *,
                       n_resamples: int, seed: int) -> dict[str, Any]:
     """Metrics and CIs from `preds[i][j]` = parsed prediction j for example i.
@@ -150,7 +146,7 @@ def score_predictions(task: Task, examples: Sequence[Example], preds: Sequence[S
         metrics = {k: sum(s[k] for s in per_set) / n_sets for k in per_set[0]}
         cis = {m: sampled_predictions_ci([s[m] for s in per_set], 1 - CI_LEVEL) for m in ci_names}
         method = f"percentiles over {n_sets} sampled prediction sets"
-    return {"metrics": metrics, "ci": {m: _ci_dict(c) for m, c in cis.items()}, "ci_method": method}
+    return {"metrics": metrics, "ci": {m: c._asdict() for m, c in cis.items()}, "ci_method": method}
 
 
 def _eval_generative(task: Task, model: Any, tokenizer: Any, *, fmt: Format, shots: int,

@@ -117,7 +117,7 @@ def train_and_evaluate(task: Any, encoder: nn.Module, tokenizer: Any, settings: 
     ci = bootstrap_ci(correct, seed=settings.seed) if correct else None
     return {"task": task.name, "n_train": len(train), "n_test": len(test), "steps": step,
             "final_loss": losses[-1] if losses else None, "seconds": round(time.time() - t0, 1),
-            "accuracy": None if ci is None else {"point": ci.point, "low": ci.low, "high": ci.high}}
+            "accuracy": None if ci is None else ci._asdict()}
 
 
 def run(tasks: Sequence[str], settings: EncoderSettings, data_dir: str | None) -> dict[str, Any]:
